@@ -1,0 +1,1 @@
+"""Downstream skeleton action recognition: ST-GCN, its training protocol, generative metrics."""

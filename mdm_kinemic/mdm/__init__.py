@@ -1,0 +1,2 @@
+"""The only layer that imports upstream MDM: locating it, KineMICMDM, the TrainLoop subclass,
+checkpoint IO and the --kinemic hooks."""

@@ -1,0 +1,1 @@
+"""Text encoders behind one interface (CLIP through open_clip, a sentence encoder), cached."""
