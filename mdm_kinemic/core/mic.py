@@ -1,0 +1,120 @@
+"""The MIC (Mining In Context) module, Sec. 4.2: an attention-pooled bidirectional GRU.
+
+It reads the final transformer block's hidden states of a denoiser, one vector per frame, and
+returns a per-frame attention a (which frames matter for the action) and a context vector z
+(what the motion is). z feeds the contrastive loss (Eq. 1) and the window weighting (Eq. 6);
+the attention of the prior stream chooses the prior window (Eq. 2).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Optional
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+
+class MICOutput(NamedTuple):
+    """What the MIC module returns.
+
+    Attributes:
+        z: Tensor [B, output_dim], the context vector of each sequence.
+        attention: Tensor [B, T], softmax over each sequence's valid frames; exactly 0 on padding.
+    """
+
+    z: Tensor
+    attention: Tensor
+
+
+def lengths_from_frame_mask(frame_mask: Tensor) -> Tensor:
+    """LongTensor [B] of valid frames per row of a prefix mask [B, T].
+
+    Raises:
+        ValueError: the mask is not boolean [B, T], a row has no valid frame, or a row's valid
+            frames are not a prefix (padding must come last, as in upstream MDM's collate).
+    """
+    if frame_mask.dtype != torch.bool or frame_mask.dim() != 2:
+        raise ValueError(f"frame_mask must be a bool tensor [B, T], got {frame_mask.dtype} {tuple(frame_mask.shape)}")
+    lengths = frame_mask.sum(dim=1)
+    if bool((lengths == 0).any()):
+        raise ValueError("frame_mask has a row with no valid frame; every sequence needs at least one frame")
+    prefix = torch.arange(frame_mask.shape[1], device=frame_mask.device)[None, :] < lengths[:, None]
+    if not torch.equal(prefix, frame_mask):
+        raise ValueError("frame_mask must mark a prefix of each row (valid frames first, padding last)")
+    return lengths
+
+
+class MICModule(nn.Module):
+    """Attention BiGRU over frame features (the MIC module of Sec. 4.2).
+
+    Frames -> linear embedding -> BiGRU (packed, so padding never enters the recurrence) ->
+    per-frame score by a small MLP -> softmax over valid frames (a) -> context sum_t a_t h_t ->
+    output MLP (z). The layer layout follows the authors' attention BiGRU.
+
+    Args:
+        latent_dim: d, the width of the input features (512 for MDM).
+        hidden_dim: GRU width per direction; defaults to ``latent_dim``.
+        output_dim: width of z; defaults to ``latent_dim``.
+
+    Raises:
+        ValueError: a width below 1.
+    """
+
+    def __init__(
+        self, latent_dim: int = 512, hidden_dim: Optional[int] = None, output_dim: Optional[int] = None
+    ) -> None:
+        super().__init__()
+        hidden_dim = latent_dim if hidden_dim is None else hidden_dim
+        output_dim = latent_dim if output_dim is None else output_dim
+        for name, value in (("latent_dim", latent_dim), ("hidden_dim", hidden_dim), ("output_dim", output_dim)):
+            if value < 1:
+                raise ValueError(f"MICModule.{name} must be >= 1, got {value}")
+        self.latent_dim = latent_dim
+        self.hidden_dim = hidden_dim
+        self.output_dim = output_dim
+        self.input_embedding = nn.Linear(latent_dim, hidden_dim)
+        self.gru = nn.GRU(hidden_dim, hidden_dim, batch_first=True, bidirectional=True)
+        self.attention_net = nn.Sequential(
+            nn.Linear(2 * hidden_dim, hidden_dim),
+            nn.LayerNorm(hidden_dim),
+            nn.LeakyReLU(0.2),
+            nn.Linear(hidden_dim, 1),
+        )
+        self.output_net = nn.Sequential(
+            nn.Linear(2 * hidden_dim, hidden_dim),
+            nn.LayerNorm(hidden_dim),
+            nn.LeakyReLU(0.2),
+            nn.Linear(hidden_dim, output_dim),
+        )
+
+    def forward(self, features: Tensor, frame_mask: Tensor) -> MICOutput:
+        """Attention and context vector of each sequence.
+
+        Args:
+            features: Tensor [B, T, latent_dim], final-block hidden states F(x_t) per frame.
+            frame_mask: BoolTensor [B, T], True on valid frames (a prefix of each row).
+
+        Returns:
+            :class:`MICOutput` with z [B, output_dim] and attention [B, T].
+
+        Raises:
+            ValueError: wrong feature width, mismatched shapes, or a mask that is not a non-empty prefix.
+        """
+        if features.dim() != 3 or features.shape[-1] != self.latent_dim:
+            raise ValueError(f"features must be [B, T, {self.latent_dim}], got {tuple(features.shape)}")
+        if frame_mask.shape != features.shape[:2]:
+            raise ValueError(
+                f"frame_mask {tuple(frame_mask.shape)} does not match features {tuple(features.shape[:2])}"
+            )
+        lengths = lengths_from_frame_mask(frame_mask)
+        total = features.shape[1]
+        packed = pack_padded_sequence(
+            self.input_embedding(features), lengths.cpu(), batch_first=True, enforce_sorted=False
+        )
+        hidden, _ = self.gru(packed)
+        hidden, _ = pad_packed_sequence(hidden, batch_first=True, total_length=total)
+        scores = self.attention_net(hidden).squeeze(-1).masked_fill(~frame_mask, float("-inf"))
+        attention = torch.softmax(scores, dim=1)
+        context = torch.einsum("bt,btc->bc", attention, hidden)
+        return MICOutput(z=self.output_net(context), attention=attention)
