@@ -107,13 +107,3 @@ def make_tiny_denoiser():
 @pytest.fixture
 def q_sample():
     return linear_q_sample
-
-
-@pytest.fixture(autouse=True)
-def single_thread():
-    """Run each core test on one intra-op thread: these tensors are tiny, and on a shared CPU the
-    GRU's thread synchronisation made the planted-segment test ~15x slower with 2 threads."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
