@@ -1,0 +1,336 @@
+"""Convert motion files into a HumanML3D-layout dataset of 263-dim features at 20 fps.
+
+Usage::
+
+    python -m mdm_kinemic.data.convert --format bvh|smpl|ntu-skeleton|joints INPUT... --out DIR
+        [--caption_template "a person {action}{style_phrase}."] [--labels auto|bandai|ntu|parent_dir|none]
+
+INPUT is files or folders (searched recursively for the format's suffixes). DIR receives
+new_joint_vecs/, new_joints/, texts/, all.txt, labels.txt + classes.txt (when labelled),
+Mean.npy/Std.npy of the converted features, and convert_report.json listing every skipped file
+with its reason (also printed). A file that cannot be converted is skipped, never silently.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from mdm_kinemic.data.hml_vec import (
+    SKELETON_CHOICES,
+    HmlVecSettings,
+    joints_to_hml_vec,
+    recover_from_ric,
+)
+from mdm_kinemic.data.humanml3d import (
+    MOTION_DIR,
+    HumanML3D,
+    atomic_write_text,
+    mean_std,
+    mirror_caption,
+    mirror_id,
+    write_clip,
+    write_mean_std,
+    write_split,
+)
+from mdm_kinemic.data.labelling import (
+    DEFAULT_TEMPLATES,
+    LABEL_SOURCES,
+    check_template,
+    clip_label,
+    detect_label_source,
+)
+from mdm_kinemic.data.labels import ntu_label, write_labels
+from mdm_kinemic.data.reader_base import UNIT_SCALES, UP_AXES, ReaderSettings
+from mdm_kinemic.data.readers import get_reader, reader_names
+from mdm_kinemic.data.resample import HML_FPS, resample
+from mdm_kinemic.data.skeleton import swap_left_right
+
+REPORT_FILE = "convert_report.json"
+
+
+@dataclass(frozen=True)
+class ConvertSettings:
+    """What the converter does beyond reading and feature extraction.
+
+    Attributes:
+        format: reader name ("bvh", "smpl", "ntu-skeleton", "joints").
+        caption_template: format string over {label} {action} {style} {style_phrase}; None =
+            the label source's default.
+        labels: label source: auto, bandai, ntu, parent_dir, none.
+        class_names: file with one class name per line for NTU labels (line i = class i).
+        mirror: also write each clip mirrored left/right under the id M<id> (HumanML3D's
+            augmentation), with left/right swapped in its caption and label.
+        workers: processes converting in parallel.
+        overwrite: allow writing into an existing dataset folder.
+    """
+
+    format: str
+    caption_template: str | None = None
+    labels: str = "auto"
+    class_names: str | None = None
+    mirror: bool = False
+    workers: int = 1
+    overwrite: bool = False
+
+    def __post_init__(self) -> None:
+        if self.format not in reader_names():
+            raise ValueError(f"ConvertSettings.format must be one of {reader_names()}, got {self.format!r}")
+        if self.labels not in LABEL_SOURCES:
+            raise ValueError(f"ConvertSettings.labels must be one of {LABEL_SOURCES}, got {self.labels!r}")
+        if self.caption_template is not None:
+            check_template(self.caption_template)
+        if self.workers < 1:
+            raise ValueError(f"ConvertSettings.workers must be >= 1, got {self.workers}")
+
+
+def collect_inputs(inputs: Sequence[str | Path], suffixes: tuple[str, ...]) -> list[Path]:
+    """Files given, plus files with one of ``suffixes`` found recursively in given folders (sorted).
+
+    Raises:
+        FileNotFoundError: an input that does not exist.
+    """
+    files: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            files += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise FileNotFoundError(f"input {path} does not exist")
+    return files
+
+
+@dataclass(frozen=True)
+class _Job:
+    path: Path
+    clip_id: str
+    captions: tuple[str, ...]
+    mirror_captions: tuple[str, ...]
+    out: Path
+    format: str
+    reader: ReaderSettings
+    hml: HmlVecSettings
+    mirror: bool
+
+
+def _convert_one(job: _Job) -> tuple[str, int, str | None]:
+    """Convert one file; returns (clip id, 20-fps joint frames, error message or None)."""
+    try:
+        motion = get_reader(job.format, job.reader).read(job.path)
+        joints = resample(motion.joints, motion.fps, HML_FPS) if motion.fps != HML_FPS else motion.joints
+        variants = [(job.clip_id, joints, job.captions)]
+        if job.mirror:
+            variants.append((mirror_id(job.clip_id), swap_left_right(joints), job.mirror_captions))
+        results = []
+        for clip_id, clip_joints, captions in variants:
+            vec = joints_to_hml_vec(clip_joints, HML_FPS, job.hml)
+            results.append((clip_id, vec, captions))
+        for clip_id, vec, captions in results:
+            write_clip(job.out, clip_id, vec, recover_from_ric(vec), captions)
+        return job.clip_id, len(joints), None
+    except Exception as err:  # noqa: BLE001 - a batch converter reports every failure per file, never stops
+        return job.clip_id, 0, f"{type(err).__name__}: {err}"
+
+
+def _run_jobs(jobs: list[_Job], workers: int) -> Iterator[tuple[str, int, str | None]]:
+    """Results of _convert_one per job, in job order, in this process or a process pool."""
+    if workers == 1:
+        yield from map(_convert_one, jobs)
+        return
+    # spawn, not fork: a process that has run torch holds thread-pool locks a forked child
+    # can inherit locked, and the child then waits forever
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        yield from pool.map(_convert_one, jobs, chunksize=4)
+
+
+def convert(
+    inputs: Sequence[str | Path],
+    out: str | Path,
+    settings: ConvertSettings,
+    reader_settings: ReaderSettings | None = None,
+    hml_settings: HmlVecSettings | None = None,
+    progress: bool = True,
+) -> dict:
+    """Convert files to a HumanML3D-layout dataset at ``out`` (see the module doc).
+
+    Returns:
+        The report written to out/convert_report.json: counts, skipped files with reasons,
+        frames at 20 fps, wall time, class counts, settings.
+
+    Raises:
+        FileExistsError: ``out`` already holds a dataset and overwrite is off.
+        FileNotFoundError: an input does not exist. ValueError: no input file, or NTU class
+            names file unreadable.
+    """
+    from tqdm import tqdm
+
+    start = time.perf_counter()
+    out = Path(out)
+    reader_settings = reader_settings or ReaderSettings()
+    hml_settings = hml_settings or HmlVecSettings()
+    motion_dir = out / MOTION_DIR
+    if motion_dir.is_dir() and any(motion_dir.iterdir()) and not settings.overwrite:
+        raise FileExistsError(f"{out} already holds a dataset; pass --overwrite or choose another --out")
+    reader = get_reader(settings.format, reader_settings)
+    files = collect_inputs(inputs, reader.suffixes)
+    if not files:
+        raise ValueError(f"no {settings.format} files ({', '.join(reader.suffixes)}) among the inputs {list(map(str, inputs))}")
+
+    source = detect_label_source(files) if settings.labels == "auto" else settings.labels
+    ntu_names = None
+    if settings.class_names:
+        ntu_names = [ln.strip() for ln in Path(settings.class_names).read_text().splitlines() if ln.strip()]
+    template = settings.caption_template or DEFAULT_TEMPLATES["bandai" if source == "bandai" else "other"]
+
+    skipped: list[dict[str, str]] = []
+    jobs: list[_Job] = []
+    labels_of: dict[str, str] = {}
+    seen: set[str] = set()
+    for path in files:
+        clip_id = path.stem
+        if clip_id in seen:
+            skipped.append({"file": str(path), "reason": f"duplicate clip id {clip_id!r} (an earlier input has the same name)"})
+            continue
+        try:
+            label = clip_label(path, source, ntu_names)
+        except ValueError as err:
+            skipped.append({"file": str(path), "reason": str(err)})
+            continue
+        seen.add(clip_id)
+        captions = (template.format(**label.fields),) if label.fields else ()
+        labels_of[clip_id] = label.label
+        jobs.append(
+            _Job(path, clip_id, captions, tuple(mirror_caption(c) for c in captions), out,
+                 settings.format, reader_settings, hml_settings, settings.mirror)
+        )
+
+    out.mkdir(parents=True, exist_ok=True)
+    converted: dict[str, int] = {}
+    by_path = {j.clip_id: j.path for j in jobs}
+    with tqdm(total=len(jobs), desc="convert", unit="clip", disable=not progress) as bar:
+        for clip_id, frames, error in _run_jobs(jobs, settings.workers):
+            bar.update(1)
+            if error is None:
+                converted[clip_id] = frames
+            else:
+                skipped.append({"file": str(by_path[clip_id]), "reason": error})
+
+    ids = sorted(converted)
+    if settings.mirror:
+        ids = sorted(ids + [mirror_id(i) for i in ids])
+    if ids:
+        write_split(out, "all", ids)
+        dataset = HumanML3D(out)
+        write_mean_std(out, *mean_std(dataset.motion(i) for i in ids))
+    class_counts: dict[str, int] = {}
+    if source != "none" and ids:
+        clip_labels = {i: labels_of[i] for i in converted}
+        if settings.mirror:
+            clip_labels.update({mirror_id(i): mirror_caption(labels_of[i]) for i in converted})
+        if source == "ntu":
+            names = ntu_names or [f"A{k + 1:03d}" for k in range(120)]
+            index = {}
+            for i in converted:
+                index[i] = ntu_label(i)
+                if settings.mirror:
+                    index[mirror_id(i)] = index[i]
+        else:
+            names = sorted(set(labels_of.values()) | set(clip_labels.values()))
+            index = {i: names.index(name) for i, name in clip_labels.items()}
+        write_labels(out, ids, [index[i] for i in ids], names)
+        for i in ids:
+            class_counts[names[index[i]]] = class_counts.get(names[index[i]], 0) + 1
+
+    frames = sorted(converted.values())
+    report = {
+        "format": settings.format,
+        "inputs": len(files),
+        "converted": len(converted),
+        "written_clips": len(ids),
+        "skipped": skipped,
+        "frames_20fps": int(sum(frames)),
+        "feature_frames": int(sum(f - 1 for f in frames)) * (2 if settings.mirror else 1),
+        "length_frames": {"min": frames[0], "median": frames[len(frames) // 2], "max": frames[-1]} if frames else {},
+        "clips_under_40_frames": sum(f < 40 for f in frames),
+        "clips_over_196_frames": sum(f > 196 for f in frames),
+        "wall_seconds": round(time.perf_counter() - start, 2),
+        "label_source": source,
+        "caption_template": template if source != "none" else None,
+        "class_counts": dict(sorted(class_counts.items())),
+        "settings": {"convert": asdict(settings), "reader": asdict(reader_settings), "hml_vec": asdict(hml_settings)},
+    }
+    atomic_write_text(out / REPORT_FILE, json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Flags built from ConvertSettings, ReaderSettings and HmlVecSettings."""
+    conv = {f.name: f.default for f in fields(ConvertSettings)}
+    rd = {f.name: f.default for f in fields(ReaderSettings)}
+    hv = {f.name: f.default for f in fields(HmlVecSettings)}
+    p = argparse.ArgumentParser(
+        prog="python -m mdm_kinemic.data.convert",
+        description="Convert motion files to a HumanML3D-layout dataset (263-dim features, 20 fps).",
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="files or folders (searched recursively)")
+    p.add_argument("--format", required=True, choices=reader_names(), help="input format")
+    p.add_argument("--out", required=True, type=Path, help="output dataset folder")
+    p.add_argument("--caption_template", default=conv["caption_template"],
+                   help="caption format string over {label} {action} {style} {style_phrase} "
+                        f"(default: {DEFAULT_TEMPLATES['bandai']!r} for Bandai names, else {DEFAULT_TEMPLATES['other']!r})")
+    p.add_argument("--labels", default=conv["labels"], choices=LABEL_SOURCES, help="where class labels come from")
+    p.add_argument("--class_names", default=conv["class_names"], help="class names file for NTU labels (e.g. ntu_classes.txt)")
+    p.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=conv["mirror"],
+                   help="also write left/right mirrored copies as M<id>")
+    p.add_argument("--workers", type=int, default=conv["workers"], help="parallel processes")
+    p.add_argument("--overwrite", action="store_true", help="write into an existing dataset folder")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show a progress bar")
+    g = p.add_argument_group("readers")
+    g.add_argument("--joint_map", default=rd["joint_map"], help="BVH joint map: bandai, cmu or a JSON file")
+    g.add_argument("--units", default=rd["units"], help=f"file units: auto, {', '.join(UNIT_SCALES)} or metres per unit")
+    g.add_argument("--up_axis", default=rd["up_axis"], choices=UP_AXES, help="up axis of the files")
+    g.add_argument("--fps", type=float, default=rd["fps"], help="frame rate of joints .npy (default 20) and SMPL files (default 30)")
+    g.add_argument("--smpl_model_dir", default=rd["smpl_model_dir"], help="folder with the SMPL model files")
+    g.add_argument("--smpl_gender", default=rd["smpl_gender"], choices=("neutral", "male", "female"), help="SMPL body model")
+    g.add_argument("--smpl_camera_frame", action=argparse.BooleanOptionalAction, default=rd["smpl_camera_frame"],
+                   help="SMPL global orientation is in VIBE's camera frame (Y down)")
+    h = p.add_argument_group("hml_vec")
+    h.add_argument("--skeleton", default=hv["skeleton"], choices=SKELETON_CHOICES,
+                   help="bone lengths: HumanML3D's reference skeleton or each clip's first frame")
+    h.add_argument("--floor_lowest_n", type=int, default=hv["floor_lowest_n"],
+                   help="floor = mean height of the n lowest joints (HumanML3D: 1; authors' NTU-VIBE: 20)")
+    h.add_argument("--feet_threshold", type=float, default=hv["feet_threshold"], help="foot contact threshold (m^2 per frame)")
+    h.add_argument("--min_frames", type=int, default=hv["min_frames"], help="fewest 20-fps frames a clip must have")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> dict:
+    """Run the converter and print its report."""
+    args = build_parser().parse_args(argv)
+    settings = ConvertSettings(args.format, args.caption_template, args.labels, args.class_names,
+                               args.mirror, args.workers, args.overwrite)
+    reader = ReaderSettings(args.joint_map, args.units, args.up_axis, args.fps, args.smpl_model_dir,
+                            args.smpl_gender, args.smpl_camera_frame)
+    hml = HmlVecSettings(args.skeleton, args.floor_lowest_n, args.feet_threshold, min_frames=args.min_frames)
+    report = convert(args.inputs, args.out, settings, reader, hml, progress=args.progress)
+    print(f"converted {report['converted']} of {report['inputs']} files into {args.out} "
+          f"({report['written_clips']} clips, {report['frames_20fps']} frames at 20 fps = "
+          f"{report['frames_20fps'] / HML_FPS / 60:.1f} min, {report['wall_seconds']} s)")
+    if report["skipped"]:
+        print(f"skipped {len(report['skipped'])} file(s):")
+        for item in report["skipped"]:
+            print(f"  {item['file']}: {item['reason']}")
+    print(f"report: {Path(args.out) / REPORT_FILE}")
+    return report
+
+
+if __name__ == "__main__":
+    main()
