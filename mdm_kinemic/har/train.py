@@ -1,0 +1,197 @@
+"""Training and testing one ST-GCN recogniser under a HarProtocol (one seed)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from mdm_kinemic.har.clips import SkeletonClips
+from mdm_kinemic.har.preprocess import (
+    eval_sample_indices,
+    gcn_batch,
+    pre_normalize,
+    uniform_sample_indices,
+)
+from mdm_kinemic.har.protocol import HarProtocol
+from mdm_kinemic.har.skeleton import layout_for_joints
+from mdm_kinemic.har.stgcn import STGCN, TEMPORAL_KERNEL
+
+logger = logging.getLogger(__name__)
+
+
+def resolve_device(device: str) -> torch.device:
+    """'auto' -> CUDA when available, else CPU; anything else is passed to torch.device."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def cosine_lr(base_lr: float, iteration: int, total_iterations: int) -> float:
+    """Per-iteration cosine annealing to 0 (PYSKL lr_config CosineAnnealing, min_lr 0, by_epoch False)."""
+    return 0.5 * base_lr * (1.0 + math.cos(math.pi * iteration / total_iterations))
+
+
+@dataclass
+class TrainedSTGCN:
+    """A trained recogniser and its protocol, ready to classify or embed clips.
+
+    Attributes:
+        model: the ST-GCN (eval mode after training).
+        class_names: the K classes of its head, in logit order.
+        protocol: the protocol it was trained under (clip_len, test_clips, prenorm).
+        seed: training seed.
+        epoch_test_top1: test top-1 (%) after each epoch when tracked, else empty.
+        train_seconds: wall time of the training loop.
+    """
+
+    model: STGCN
+    class_names: tuple[str, ...]
+    protocol: HarProtocol
+    seed: int
+    epoch_test_top1: list[float] = field(default_factory=list)
+    train_seconds: float = 0.0
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @torch.no_grad()
+    def embed(self, clips: SkeletonClips, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+        """Class probabilities and pooled features of clips, with deterministic test-time sampling.
+
+        Args:
+            clips: labelled clips with the model's joint count (labels are not used).
+            batch_size: clips per forward pass.
+
+        Returns:
+            (probabilities [N, K], features [N, 256]), each averaged over ``protocol.test_clips``
+            uniformly sampled clips per sample (softmax averaged, as PYSKL's 'prob').
+
+        Raises:
+            ValueError: clips with another joint count than the model's, or shorter than 9 frames.
+        """
+        if len(clips) == 0:
+            raise ValueError(f"{clips.source}: no clips to classify")
+        if clips.num_joints != self.model.layout.num_joints:
+            raise ValueError(
+                f"{clips.source}: clips have {clips.num_joints} joints but the recogniser was trained on "
+                f"{self.model.layout.num_joints} ({self.model.layout.name})"
+            )
+        clips.check_min_frames(TEMPORAL_KERNEL)
+        was_training = self.model.training
+        self.model.eval()
+        prepared = [pre_normalize(j, self.model.layout, self.protocol.prenorm) for j in clips.joints]
+        nc, length = self.protocol.test_clips, self.protocol.clip_len
+        probs, feats = [], []
+        for start in range(0, len(prepared), batch_size):
+            chunk = prepared[start : start + batch_size]
+            windows = [eval_sample_indices(c.shape[1], length, nc) for c in chunk]
+            x = gcn_batch([c for c in chunk for _ in range(nc)], [w for ws in windows for w in ws])
+            f, logits = self.model.features_and_logits(torch.from_numpy(x).to(self.device))
+            probs.append(logits.softmax(dim=-1).view(len(chunk), nc, -1).mean(dim=1).cpu().numpy())
+            feats.append(f.view(len(chunk), nc, -1).mean(dim=1).cpu().numpy())
+        self.model.train(was_training)
+        return np.concatenate(probs), np.concatenate(feats)
+
+    def predict(self, clips: SkeletonClips, batch_size: int = 64) -> np.ndarray:
+        """Predicted class index per clip, int64 [N] (indices into ``class_names``)."""
+        return self.embed(clips, batch_size)[0].argmax(axis=1)
+
+
+def top1(predictions: np.ndarray, labels: np.ndarray) -> float:
+    """Top-1 accuracy in percent."""
+    return float(100.0 * np.mean(np.asarray(predictions) == np.asarray(labels)))
+
+
+def train_stgcn(
+    train: SkeletonClips,
+    protocol: HarProtocol,
+    seed: int,
+    device: str | torch.device = "cpu",
+    test: SkeletonClips | None = None,
+    on_epoch: Callable[[int, float], None] | None = None,
+    max_batches: int | None = None,
+) -> TrainedSTGCN:
+    """Train ST-GCN on ``train`` for ``protocol.epochs`` epochs with one seed.
+
+    SGD (lr, momentum, Nesterov, weight decay from the protocol), cross-entropy, batches of
+    ``protocol.batch_size`` clips reshuffled each epoch, each clip uniformly resampled to
+    ``protocol.clip_len`` frames every time it is drawn, learning rate annealed per iteration
+    by cosine to 0. Clips are pre-normalised once. The seed fixes the weights' initialisation,
+    the shuffling and the frame sampling, so a seed reproduces its run on the same device.
+
+    Args:
+        train: labelled clips; labels index ``train.class_names`` (the head's classes).
+        protocol: the HAR protocol.
+        seed: the run's seed.
+        device: where to train ('cpu', 'cuda', 'auto').
+        test: when given and ``protocol.track_max_over_epochs``, tested after every epoch
+            (for the authors' max-over-epochs column only; nothing is selected on it).
+        on_epoch: called with (epoch, mean training loss) after each epoch.
+        max_batches: stop each epoch after this many batches (benchmarks only).
+
+    Returns:
+        TrainedSTGCN in eval mode.
+
+    Raises:
+        ValueError: empty set, unknown joint count, clips shorter than the temporal kernel.
+    """
+    if len(train) == 0:
+        raise ValueError(f"{train.source}: the training set is empty")
+    train.check_min_frames(TEMPORAL_KERNEL)
+    layout = layout_for_joints(train.num_joints)
+    device = resolve_device(device) if isinstance(device, str) else device
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    model = STGCN(layout, num_classes=len(train.class_names), base_channels=protocol.base_channels).to(device)
+    optimizer = torch.optim.SGD(
+        model.parameters(),
+        lr=protocol.lr,
+        momentum=protocol.momentum,
+        weight_decay=protocol.weight_decay,
+        nesterov=protocol.nesterov,
+    )
+    loss_fn = nn.CrossEntropyLoss()
+    prepared = [pre_normalize(j, layout, protocol.prenorm) for j in train.joints]
+    labels = torch.from_numpy(train.labels)
+    batches_per_epoch = math.ceil(len(prepared) / protocol.batch_size)
+    if max_batches is not None:
+        batches_per_epoch = min(batches_per_epoch, max_batches)
+    total = protocol.epochs * batches_per_epoch
+    result = TrainedSTGCN(model, train.class_names, protocol, seed)
+    track = test is not None and protocol.track_max_over_epochs
+    started = time.perf_counter()
+    iteration = 0
+    for epoch in range(protocol.epochs):
+        model.train()
+        order = rng.permutation(len(prepared))
+        losses: list[float] = []
+        for b in range(batches_per_epoch):
+            idx = order[b * protocol.batch_size : (b + 1) * protocol.batch_size]
+            frames = [uniform_sample_indices(prepared[i].shape[1], protocol.clip_len, rng) for i in idx]
+            x = torch.from_numpy(gcn_batch([prepared[i] for i in idx], frames)).to(device)
+            for group in optimizer.param_groups:
+                group["lr"] = cosine_lr(protocol.lr, iteration, total)
+            loss = loss_fn(model(x), labels[idx].to(device))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(float(loss.detach()))
+            iteration += 1
+        mean_loss = float(np.mean(losses))
+        if track:
+            result.epoch_test_top1.append(top1(result.predict(test), test.labels))
+        logger.info("seed %d epoch %d/%d loss %.4f", seed, epoch + 1, protocol.epochs, mean_loss)
+        if on_epoch is not None:
+            on_epoch(epoch, mean_loss)
+    result.train_seconds = time.perf_counter() - started
+    model.eval()
+    return result
+
