@@ -213,7 +213,8 @@ def import_upstream(mdm_root: str | os.PathLike | None = None, *, clip_weights: 
     pass-through (``smpl_compat.install_smpl``). Does not change directory.
 
     Args:
-        mdm_root: ``--mdm_root``; None falls back to ``$MDM_ROOT`` then the submodule.
+        mdm_root: ``--mdm_root``; None reuses the root already imported in this process, else
+            falls back to ``$MDM_ROOT`` then the submodule.
         clip_weights: ``--clip_weights`` (a path or ``"random"``) for the CLIP that upstream's
             MDM loads through the stand-in; None keeps the previous setting (initially
             ``$MDM_KINEMIC_CLIP_WEIGHTS``, then the caches). Ignored, with a warning, when
@@ -227,7 +228,9 @@ def import_upstream(mdm_root: str | os.PathLike | None = None, *, clip_weights: 
         UpstreamConflictError: upstream was imported from a different root earlier in this process.
     """
     global _state
-    root = locate_upstream(mdm_root)
+    # An upstream script run from its own root (the patched route) has imported upstream before
+    # any plugin code asks for it without a root: that root is the one to keep.
+    root = _state.root if mdm_root is None and _state is not None else locate_upstream(mdm_root)
     with _lock:
         if _state is not None and _state.root != root:
             raise UpstreamConflictError(

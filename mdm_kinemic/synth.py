@@ -1,0 +1,466 @@
+"""A synthetic action dataset in HumanML3D layout from a KineMIC student (the paper's use, Sec. 5).
+
+    python -m mdm_kinemic.synth --model_path SAVE/model000005000.pt --per_class 383 --out DIR \\
+        [--target_data NTU-VIBE --fewshot_split S0000] [--timestep_respacing ddim50 --sampler ddim]
+
+writes, for every class of the checkpoint, ``per_class`` motions conditioned on the class prompt
+c^T plus the action (classifier-free guidance 2.5 over both), each as long as a few-shot clip of
+its class drawn at random (20 fps):
+
+    DIR/new_joint_vecs/ID.npy   (T, 263) float32 features, de-normalised
+    DIR/new_joints/ID.npy       (T, 22, 3) joints (recover_from_ric), metres, Y up
+    DIR/texts/ID.txt            the class prompt, HumanML3D's caption#tokens#0.0#0.0
+    DIR/labels.txt, classes.txt clip_id<TAB>class_index, class names (data/labels.py)
+    DIR/train.txt, all.txt      every id
+    DIR/Mean.npy, Std.npy       the statistics used to de-normalise
+    DIR/manifest.json           the run (checkpoint, sha256, settings) and every motion's class,
+                                length and seed
+    DIR/grid.png                with --grid N: N samples per class under the real clips
+
+Ids are ``synth_cCCC_NNNNN`` (run class, number within the class). A motion is finished when
+its three files exist; running the same command again keeps finished motions and draws the
+rest with their recorded seeds, which give the same motions (mdm/sampler.py: one generator per
+motion). A folder holding another run's manifest is refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["SynthError", "SynthSettings", "fewshot_lengths", "main", "plan_motions", "synthesize"]
+
+logger = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+MANIFEST_FORMAT = "mdm_kinemic.synth/1"
+_FEWSHOT_DIR = "splits/fewshot"
+
+
+class SynthError(ValueError):
+    """A synthesis request that cannot be served; the message names the file or flag and the fix."""
+
+
+@dataclass(frozen=True)
+class SynthSettings:
+    """What to synthesise and where (the sampler's own settings: mdm/sampler.py SamplerSettings)."""
+
+    model_path: str = field(metadata={"help": "KineMIC checkpoint: SAVE/model%%09d.pt or the SAVE folder "
+                                              "(written by python -m mdm_kinemic.train_fewshot)"})
+    out: str = field(metadata={"help": "output folder (HumanML3D layout); an unfinished run there is resumed"})
+    per_class: int = field(default=383, metadata={
+        "help": "motions per class (paper Sec. 5: 383 per class, 1149 for 3 classes)", "type": int})
+    actions: tuple[str, ...] = field(default=(), metadata={
+        "help": "classes to synthesise, by name (e.g. 'side kick') or index; default: every class",
+        "nargs": "+"})
+    seed: int = field(default=0, metadata={"help": "seed of the lengths and of every motion's noise", "type": int})
+    target_data: str | None = field(default=None, metadata={
+        "help": "the few-shot target data (HumanML3D layout), whose clips' lengths are drawn per class; "
+                "default: the one recorded in the checkpoint's args.json"})
+    fewshot_split: str | None = field(default=None, metadata={
+        "help": "few-shot split id under target_data/splits/fewshot (e.g. S0000); default: the recorded one, "
+                "else every labelled clip of target_data"})
+    task_split: str | None = field(default=None, metadata={
+        "help": "list folder inside the few-shot split (default: the recorded one, else xsub)"})
+    length_frames: int = field(default=0, metadata={
+        "help": "give every motion this many frames (20 fps) instead of few-shot clip lengths; 0 = clip lengths",
+        "type": int})
+    norm_stats: str | None = field(default=None, metadata={
+        "help": "folder with the Mean.npy/Std.npy of the base MDM's training data (default: see mdm/student.py)"})
+    device: str = field(default="auto", metadata={"help": "torch device: auto (cuda when available), cpu, cuda, cuda:N"})
+    grid: int = field(default=0, metadata={
+        "help": "write DIR/grid.png with this many samples per class under the real few-shot clips; 0 = none",
+        "type": int})
+    merge_lora: bool = field(default=True, metadata={
+        "help": "fold the LoRA adapters into the base weights before sampling (same model, fewer matmuls)"})
+    progress: bool = field(default=True, metadata={"help": "show a progress bar"})
+
+    def __post_init__(self) -> None:
+        if not str(self.model_path).strip():
+            raise ValueError("model_path: give a KineMIC checkpoint file or folder")
+        if not str(self.out).strip():
+            raise ValueError("out: give an output folder")
+        if isinstance(self.per_class, bool) or not isinstance(self.per_class, int) or self.per_class < 1:
+            raise ValueError(f"per_class must be an integer >= 1 (motions per class), got {self.per_class!r}")
+        if not 0 <= self.length_frames <= 196:
+            raise ValueError(f"length_frames must be in [0, 196] (0 = few-shot clip lengths), got {self.length_frames}")
+        if self.grid < 0:
+            raise ValueError(f"grid must be >= 0, got {self.grid}")
+        if not (self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda")):
+            raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _recorded_data(section: dict, key: str) -> Any:
+    """A few-shot data setting the training run recorded in args.json's kinemic section
+    (mdm/training_loop.py stores them in kinemic.train.data; older files at the top level)."""
+    train = section.get("train")
+    data = train.get("data") if isinstance(train, dict) else None
+    if isinstance(data, dict) and data.get(key) is not None:
+        return data[key]
+    return section.get(key) if key != "class_names" else None
+
+
+def fewshot_lengths(
+    class_names: Sequence[str],
+    target_data: str | os.PathLike,
+    fewshot_split: str | None,
+    task_split: str,
+    target_ids: Sequence[str] | None = None,
+    names_file: str | None = None,
+) -> tuple[dict[int, list[int]], dict[int, list[str]]]:
+    """Lengths and ids of the few-shot clips of each of the checkpoint's classes.
+
+    Args:
+        class_names: the checkpoint's classes (matched by name, case-insensitively, to the
+            target data's class names: classes.txt or NTU's ntu_classes.txt).
+        target_data: HumanML3D-layout folder with labels (data/labels.py).
+        fewshot_split: split id under splits/fewshot (its ``task_split/train`` list), or None
+            for every labelled clip.
+        task_split: the list folder inside the split (the authors': xsub).
+        target_ids: only these clips (the training run's targets, args.json's
+            kinemic.target_ids), or None for every clip of the split.
+        names_file: class names file overriding the data's own (the run's --class_names).
+
+    Returns:
+        ({class index: feature frames of each clip}, {class index: clip ids}).
+
+    Raises:
+        SynthError: the data, split or a class cannot be found (names the folder and the fix).
+    """
+    from mdm_kinemic.data.humanml3d import HumanML3D
+    from mdm_kinemic.data.labels import load_labelled
+
+    root = Path(target_data)
+    split = None if not fewshot_split else f"{_FEWSHOT_DIR}/{fewshot_split}/{task_split}/train"
+    try:
+        labelled = load_labelled(root, split, class_names=names_file, missing="error" if split else "skip")
+    except (FileNotFoundError, ValueError) as err:
+        raise SynthError(f"cannot read the few-shot clips of {root} (split {split or 'all'}): {err}") from err
+    key = {n.strip().lower(): i for i, n in enumerate(labelled.class_names)}
+    wanted = None if target_ids is None else set(target_ids)
+    by_class = {c: [i for i in ids if wanted is None or i in wanted] for c, ids in labelled.by_class().items()}
+    dataset = HumanML3D(root)
+    lengths: dict[int, list[int]] = {}
+    ids: dict[int, list[str]] = {}
+    for c, name in enumerate(class_names):
+        label = key.get(name.strip().lower())
+        if label is None or not by_class.get(label):
+            raise SynthError(
+                f"class {name!r} of the checkpoint has no clip in {root} (split {split or 'all'}). Fix: pass the "
+                "--target_data / --fewshot_split the checkpoint was trained on, or --length_frames N"
+            )
+        ids[c] = list(by_class[label])
+        lengths[c] = [dataset.length(i) for i in ids[c]]
+    return lengths, ids
+
+
+def plan_motions(
+    classes: Sequence[int], per_class: int, lengths: dict[int, list[int]], seed: int
+) -> list[dict[str, Any]]:
+    """Every motion of a run: id, class, length (drawn from its class's clip lengths) and seed.
+
+    Deterministic in (classes, per_class, lengths, seed).
+
+    Returns:
+        Dicts {"id", "class", "length", "seed"}, class by class.
+    """
+    rng = np.random.default_rng(seed)
+    plan = []
+    for c in classes:
+        drawn = rng.choice(np.asarray(lengths[c]), size=per_class, replace=True)
+        seeds = rng.integers(0, 2**31 - 1, size=per_class)
+        for k in range(per_class):
+            plan.append({"id": f"synth_c{c:03d}_{k:05d}", "class": int(c), "length": int(drawn[k]), "seed": int(seeds[k])})
+    return plan
+
+
+def _is_done(out: Path, motion_id: str) -> bool:
+    from mdm_kinemic.data.humanml3d import JOINTS_DIR, MOTION_DIR, TEXT_DIR
+
+    return all((out / d / f"{motion_id}{s}").is_file()
+               for d, s in ((MOTION_DIR, ".npy"), (JOINTS_DIR, ".npy"), (TEXT_DIR, ".txt")))
+
+
+def _check_out(out: Path, run: dict[str, Any]) -> dict[str, Any] | None:
+    """The manifest of an unfinished same run in ``out`` (None for a fresh folder).
+
+    Raises:
+        SynthError: ``out`` holds another run's manifest, or a dataset not written by synth.
+    """
+    from mdm_kinemic.data.humanml3d import MOTION_DIR
+
+    path = out / MANIFEST
+    if path.is_file():
+        try:
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as err:
+            raise SynthError(f"{path} is unreadable ({err}); choose another --out or delete the folder") from err
+        previous = manifest.get("run", {})
+        differing = sorted(k for k in set(previous) | set(run) if previous.get(k) != run.get(k))
+        if manifest.get("format") != MANIFEST_FORMAT or differing:
+            shown = ", ".join(f"{k}: {previous.get(k)!r} there, {run.get(k)!r} now" for k in differing[:4])
+            raise SynthError(
+                f"{out} holds another run's manifest ({shown}). Fix: choose another --out, or delete {out} "
+                "to replace that run"
+            )
+        return manifest
+    if (out / MOTION_DIR).is_dir() and any((out / MOTION_DIR).iterdir()):
+        raise SynthError(f"{out} holds motions but no {MANIFEST}: it is not a synth output; choose another --out")
+    return None
+
+
+def _manifest_text(manifest: dict[str, Any]) -> str:
+    """The manifest as JSON: the run indented, one motion per line."""
+    samples = ",\n  ".join(json.dumps(m) for m in manifest["samples"])
+    head = {k: v for k, v in manifest.items() if k != "samples"}
+    return json.dumps(head, indent=1)[:-2] + f',\n "samples": [\n  {samples}\n ]\n}}\n'
+
+
+def _device(name: str):
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def synthesize(settings: SynthSettings, sampling: Any, upstream: Any) -> Path:
+    """Run (or resume) a synthesis; see the module docstring.
+
+    Args:
+        settings: SynthSettings.
+        sampling: mdm/sampler.py SamplerSettings (guidance, respacing, sampler, batch size).
+        upstream: mdm/options.py UpstreamSettings (mdm_root, clip_weights).
+
+    Returns:
+        The manifest path.
+
+    Raises:
+        SynthError, SamplingInputError: bad requests (see the messages).
+    """
+    import torch
+
+    from mdm_kinemic.data.hml_vec import recover_from_ric
+    from mdm_kinemic.data.humanml3d import (
+        atomic_write_text,
+        format_text_line,
+        tokenize_caption,
+        write_clip,
+        write_mean_std,
+        write_split,
+    )
+    from mdm_kinemic.data.labels import write_labels
+    from mdm_kinemic.mdm.sampler import (
+        BatchedGuidance,
+        GuidedSampler,
+        auto_batch_size,
+        plan_batches,
+        respaced_diffusion,
+    )
+    from mdm_kinemic.mdm.student import (
+        find_norm_stats,
+        load_student,
+        read_student_info,
+        select_actions,
+    )
+    from mdm_kinemic.mdm.upstream import import_upstream
+
+    out = Path(os.path.abspath(os.path.expanduser(settings.out)))
+    info = read_student_info(settings.model_path)
+    names = [a for a in settings.actions if not a.lstrip("-").isdigit()]
+    indices = [int(a) for a in settings.actions if a.lstrip("-").isdigit()]
+    classes = sorted(set(select_actions(info, names=names, indices=indices)))
+
+    section = dict(info.section)
+    recorded_data = _recorded_data(section, "target_data")
+    target_data = settings.target_data or recorded_data
+    fewshot_split = settings.fewshot_split or _recorded_data(section, "fewshot_split")
+    if str(fewshot_split).lower() == "none":
+        fewshot_split = None
+    task_split = settings.task_split or _recorded_data(section, "task_split") or "xsub"
+    if settings.length_frames:
+        lengths = {c: [settings.length_frames] for c in classes}
+        length_source: dict[str, Any] = {"length_frames": settings.length_frames}
+        real_ids: dict[int, list[str]] = {}
+    else:
+        if not target_data:
+            raise SynthError(
+                f"{info.model_path.parent / 'args.json'} records no target data: pass --target_data (and "
+                "--fewshot_split) of the few-shot clips whose lengths the motions take, or --length_frames N"
+            )
+        target_data = os.path.abspath(os.path.expanduser(str(target_data)))
+        same_data = recorded_data is not None and os.path.abspath(str(recorded_data)) == target_data
+        # the run's own target clips where it recorded them and the data is the same
+        all_lengths, real_ids = fewshot_lengths(info.class_names, target_data, fewshot_split, task_split,
+                                                target_ids=section.get("target_ids") if same_data else None,
+                                                names_file=_recorded_data(section, "class_names"))
+        lengths = {c: all_lengths[c] for c in classes}
+        length_source = {"target_data": target_data, "fewshot_split": fewshot_split, "task_split": task_split,
+                         "clip_lengths": {info.class_names[c]: lengths[c] for c in classes}}
+    run = {
+        "model_path": str(info.model_path),
+        "model_sha256": _file_sha256(info.model_path),
+        "per_class": settings.per_class,
+        "seed": settings.seed,
+        "classes": [info.class_names[c] for c in classes],
+        "class_prompts": [info.class_prompts[c] for c in classes],
+        "lengths": length_source,
+        "guidance_param": sampling.guidance_param,
+        "timestep_respacing": sampling.timestep_respacing,
+        "sampler": sampling.sampler,
+    }
+    previous = _check_out(out, run)
+    plan = previous["samples"] if previous is not None else plan_motions(classes, settings.per_class, lengths, settings.seed)
+    manifest = {"format": MANIFEST_FORMAT, "run": run, "samples": plan}
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / MANIFEST, _manifest_text(manifest))
+
+    todo = [m for m in plan if not _is_done(out, m["id"])]
+    logger.info("%s: %d of %d motions to draw (%d kept)", out, len(todo), len(plan), len(plan) - len(todo))
+    root = import_upstream(upstream.mdm_root, clip_weights=upstream.clip_weights)
+    mean, std, stats_from = find_norm_stats(info, settings.norm_stats, mdm_root=root)
+    write_mean_std(out, mean, std)
+    if todo:
+        device = _device(settings.device)
+        loaded = load_student(info.model_path, mdm_root=root, clip_weights=upstream.clip_weights, device=device,
+                              merge_lora=settings.merge_lora)
+        guided = BatchedGuidance(loaded.model, sampling.guidance_param)
+        sampler = GuidedSampler(guided, respaced_diffusion(loaded.args, sampling.timestep_respacing),
+                                sampling.sampler, device)
+        prompt_features = loaded.model.prompt_features()
+        text_embed = prompt_features[torch.tensor([m["class"] for m in todo], device=prompt_features.device)]
+        action = torch.tensor([m["class"] for m in todo], dtype=torch.long)
+        batch_size = sampling.batch_size or auto_batch_size(
+            lambda n: _probe(guided, sampler, text_embed[:1], action[:1], max(m["length"] for m in todo), n),
+            max(len(b) for b in plan_batches([m["length"] for m in todo], len(todo))), device)
+        logger.info("sampling %d motions, %d steps each, batches of up to %d on %s", len(todo), sampler.num_steps,
+                    batch_size, device)
+        lines = {c: format_text_line(info.class_prompts[c], tokens=tokenize_caption(info.class_prompts[c]))
+                 for c in {m["class"] for m in todo}}
+        mean_t, std_t = torch.from_numpy(mean), torch.from_numpy(std)
+        bar = _progress(len(todo), settings.progress)
+        try:
+            for indices, motions in sampler.batches(text_embed, action, [m["length"] for m in todo],
+                                                    [m["seed"] for m in todo], batch_size):
+                features = motions.detach().cpu().float()[:, :, 0, :].permute(0, 2, 1) * std_t + mean_t
+                joints = recover_from_ric(features)
+                for k, i in enumerate(indices):
+                    motion = todo[i]
+                    write_clip(out, motion["id"], features[k].numpy(), joints[k].numpy())
+                    atomic_write_text(out / "texts" / f"{motion['id']}.txt", lines[motion["class"]] + "\n")
+                bar.update(len(indices))
+        finally:
+            bar.close()
+    ids = [m["id"] for m in plan]
+    write_labels(out, ids, [classes.index(m["class"]) for m in plan], [info.class_names[c] for c in classes])
+    write_split(out, "train", ids)
+    write_split(out, "all", ids)
+    if settings.grid:
+        _write_grid(out, plan, classes, info.class_names, settings.grid, target_data, real_ids)
+    logger.info("%s: %d motions of %d classes (statistics from %s)", out, len(plan), len(classes), stats_from)
+    return out / MANIFEST
+
+
+def _probe(guided, sampler, text_embed, action, length: int, n: int) -> None:
+    import torch
+
+    x = torch.zeros((n, *sampler.shape, length), device=sampler.device)
+    t = torch.zeros(n, dtype=torch.long, device=sampler.device)
+    with torch.no_grad():
+        guided(x, t, {"text_embed": text_embed.expand(n, -1)[None].to(sampler.device),
+                      "action": action.expand(n).to(sampler.device)})
+
+
+def _progress(total: int, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="motion", desc="synth", disable=not enabled, file=sys.stderr)
+
+
+def _write_grid(out: Path, plan, classes, class_names, per_class: int, target_data, real_ids) -> None:
+    from mdm_kinemic.data.humanml3d import HumanML3D
+    from mdm_kinemic.viz.render import GridColumn, render_grid
+
+    synthetic = HumanML3D(out)
+    real = HumanML3D(target_data) if target_data else None
+    columns = []
+    for c in classes:
+        samples = [m["id"] for m in plan if m["class"] == c][:per_class]
+        real_clip = real.joints(real_ids[c][0]) if real is not None and real_ids.get(c) else None
+        columns.append(GridColumn(class_names[c], real_clip, [synthetic.joints(i) for i in samples]))
+    render_grid(columns, out / "grid.png", title=f"{out.name}: real few-shot clip (top), generated (below)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: SynthSettings, SamplerSettings and the upstream options."""
+    from mdm_kinemic.mdm.options import add_upstream_options
+    from mdm_kinemic.mdm.sampler import SamplerSettings
+
+    parser = argparse.ArgumentParser(
+        prog="python -m mdm_kinemic.synth",
+        description="Write a synthetic action dataset in HumanML3D layout from a KineMIC checkpoint.",
+    )
+    for group_name, cls in (("synth", SynthSettings), ("sampling", SamplerSettings)):
+        group = parser.add_argument_group(group_name)
+        for f in fields(cls):
+            required = f.default is dataclasses.MISSING
+            kwargs: dict[str, Any] = {"help": f.metadata.get("help", "")}
+            if f.type in (bool, "bool"):
+                kwargs.update(action=argparse.BooleanOptionalAction, default=f.default)
+            else:
+                kwargs.update(type=f.metadata.get("type", str), required=required)
+                if not required:
+                    kwargs["default"] = list(f.default) if "nargs" in f.metadata else f.default
+                for key in ("nargs", "choices"):
+                    if key in f.metadata:
+                        kwargs[key] = f.metadata[key]
+            group.add_argument(f"--{f.name}", **kwargs)
+    add_upstream_options(parser)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point; returns the exit status (2 for a bad request)."""
+    from mdm_kinemic.mdm.options import UpstreamSettings
+    from mdm_kinemic.mdm.sampler import SamplerSettings
+    from mdm_kinemic.mdm.student import SamplingInputError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    values = vars(args)
+    try:
+        settings = SynthSettings(**{f.name: values[f.name] for f in fields(SynthSettings)})
+        sampling = SamplerSettings(**{f.name: values[f.name] for f in fields(SamplerSettings)})
+        upstream = UpstreamSettings.from_args(args)
+    except ValueError as err:
+        parser.error(str(err))
+    try:
+        synthesize(settings, sampling, upstream)
+    except (SynthError, SamplingInputError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
