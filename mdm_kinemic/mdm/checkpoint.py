@@ -298,6 +298,9 @@ def build_upstream_model(
     import_upstream()
     from utils.model_util import create_gaussian_diffusion, create_model_and_diffusion
 
+    from mdm_kinemic.mdm.sentence_text import model_class_for
+
+    model_cls = model_class_for(args, model_cls)
     if model_cls is None and not model_kwargs:
         if num_actions is None:
             num_actions = DATASET_NUM_ACTIONS.get(args.dataset, 1)

@@ -1,0 +1,1 @@
+"""The Bandai Namco few-shot benchmark: split, stage driver, presets (docs/benchmark.md)."""

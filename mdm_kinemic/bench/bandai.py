@@ -1,0 +1,93 @@
+"""The Bandai Namco few-shot benchmark (issue 8): ``python -m mdm_kinemic.bench.bandai``.
+
+    python -m mdm_kinemic.bench.bandai --bandai_root DIR --out DIR \\
+        [--target_contents wave-both-hands,raise-up-both-hands,run] [--shots 10] [--seed 0] \\
+        [--until split|teacher|fewshot|synth|har|table] [--only STAGE ...] [--preset cpu|full|tiny]
+
+``--bandai_root`` is the converted corpus (labels.txt + classes.txt, from
+``python -m mdm_kinemic.data.convert --labels bandai``) or the raw BVH folder, converted once
+into OUT/converted (bench/corpus.py). By default only the split is made (bench/split.py); with
+``--until table`` every stage of bench/stages.py runs, each skipped when its outputs exist.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import fields
+from pathlib import Path
+
+from mdm_kinemic.bench.corpus import resolve_corpus
+from mdm_kinemic.bench.presets import (
+    DEVICES,
+    FIELD_HELP,
+    PRESETS,
+    TEXT_ENCODERS,
+    BenchPreset,
+    get_preset,
+)
+from mdm_kinemic.bench.split import DEFAULT_TARGET_CONTENTS, SplitError, SplitSettings
+from mdm_kinemic.bench.stages import STAGES, Bench, StageError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Flags of the benchmark (from SplitSettings and BenchPreset)."""
+    p = argparse.ArgumentParser(prog="python -m mdm_kinemic.bench.bandai", description=__doc__.split("\n")[0])
+    p.add_argument("--bandai_root", required=True, type=Path,
+                   help="converted Bandai corpus (labels.txt, classes.txt) or the raw BVH folder")
+    p.add_argument("--out", required=True, type=Path, help="benchmark output folder")
+    split = SplitSettings()
+    p.add_argument("--target_contents", default=",".join(DEFAULT_TARGET_CONTENTS),
+                   help="comma-separated contents of the target domain, in label order (default: %(default)s)")
+    p.add_argument("--shots", type=int, default=split.shots, help="training clips per target class (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=split.seed, help="seed of the shot draw (default: %(default)s)")
+    p.add_argument("--until", default="split", choices=STAGES, help="last stage to run (default: %(default)s)")
+    p.add_argument("--only", nargs="+", choices=STAGES, default=None, help="run just these stages")
+    p.add_argument("--preset", default="cpu", choices=sorted(PRESETS), help="sizes of every stage (default: %(default)s)")
+    g = p.add_argument_group("preset overrides", "replace one size of the preset")
+    for f in fields(BenchPreset):
+        kwargs: dict = {"default": None, "help": f"{FIELD_HELP[f.name]} (default: the preset's)"}
+        if f.name == "text_encoder":
+            kwargs["choices"] = TEXT_ENCODERS
+        elif f.name == "device":
+            kwargs["choices"] = DEVICES
+        else:
+            kwargs["type"] = int
+        g.add_argument(f"--{f.name}", **kwargs)
+    p.add_argument("--workers", type=int, default=1, help="converter processes when --bandai_root is raw BVH")
+    p.add_argument("--nice", type=int, default=10, help="niceness of the stage commands (0: none)")
+    p.add_argument("--keep_going", action="store_true", help="after a failed stage, run the others whose inputs exist")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark up to --until; prints the split summary or the status. Exit 2 on bad input, 1 on failure."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        split = SplitSettings(tuple(c for c in args.target_contents.split(",")), args.shots, args.seed)
+        preset = get_preset(args.preset, **{f.name: getattr(args, f.name) for f in fields(BenchPreset)})
+    except ValueError as err:
+        parser.error(str(err))
+    try:
+        corpus = resolve_corpus(args.bandai_root, args.out, args.workers)
+        bench = Bench(corpus, args.out, split, preset, nice=args.nice, keep_going=args.keep_going)
+        failures = bench.run(args.until, args.only)
+    except (SplitError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except StageError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(json.dumps(json.loads((args.out / "status.json").read_text()), indent=2))
+    for failure in failures:
+        print(f"failed: {failure}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,287 @@
+"""Target/source split of a labelled HumanML3D-layout corpus (the Bandai Namco benchmark, issue 8).
+
+The paper's setting is few-shot NTU actions (target) with a text-to-motion prior trained on
+HumanML3D (source), whose captions never name the target classes. Here both domains come from
+one converted corpus (both Bandai Namco datasets): the target contents (e.g. wave-both-hands,
+raise-up-both-hands, run) become the target domain, and every clip of every other content the
+source, so that mining must find related motion (waving one hand, dashing) as in the paper.
+
+Written under OUT::
+
+    OUT/source/   every clip of the other contents: new_joint_vecs/, new_joints/, texts/
+                  (captions from content and style, as converted), all.txt, train.txt,
+                  labels.txt + classes.txt (source contents), Mean.npy/Std.npy of these clips
+    OUT/target/   every clip of the target contents: the same folders, labels.txt + classes.txt
+                  (class i = i-th target content, in the order given), the few-shot split
+                  splits/fewshot/S0000/xsub/{train,val}(_y).txt in the authors' layout
+                  (data/fewshot.py; val = the test set), train.txt (the shots), test.txt
+                  (a seeded half of the undrawn clips of each class), full_train.txt (the
+                  shots plus the other half: the ceiling's training set), each with its
+                  _y.txt labels, Mean.npy/Std.npy copied from source/; class names in
+                  classes.txt are the contents' verb phrases ("waves both hands"), which
+                  the class prompt "a person {label}." turns into "a person waves both hands."
+    OUT/split.json the settings and the clip counts per content and domain
+
+The target keeps the source's Mean/Std on purpose: the student is the teacher plus adapters and
+must see its inputs normalised as the teacher did (the paper feeds NTU clips with HumanML3D's
+Mean/Std); statistics of 30 shots would be noise, and of all target clips would leak the test set.
+Motion files are hard-linked when the file system allows it (the corpus is ~370 MB), else copied.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mdm_kinemic.data.fewshot import (
+    FewShotSettings,
+    FewShotSplit,
+    sample_fewshot,
+    write_fewshot,
+)
+from mdm_kinemic.data.humanml3d import (
+    JOINTS_DIR,
+    MOTION_DIR,
+    TEXT_DIR,
+    HumanML3D,
+    atomic_write_text,
+    mean_std,
+    write_mean_std,
+    write_split,
+)
+from mdm_kinemic.data.labelling import BANDAI_ACTIONS
+from mdm_kinemic.data.labels import LabelledSet, load_labelled, write_labels
+
+log = logging.getLogger(__name__)
+
+SPLIT_FILE = "split.json"
+SOURCE_DIR = "source"
+TARGET_DIR = "target"
+FEWSHOT_ID = "S0000"
+DEFAULT_TARGET_CONTENTS = ("wave-both-hands", "raise-up-both-hands", "run")
+PROMPT_TEMPLATE = "a person {label}."
+
+
+def prompt_name(content: str) -> str:
+    """The verb phrase of a content for class prompts: "wave-both-hands" -> "waves both hands".
+
+    With PROMPT_TEMPLATE this gives "a person waves both hands.", the Bandai analogue of the
+    paper's "a person performs a side kick." (the content slug itself would give "a person
+    performs a wave-both-hands."). Unknown contents read as their name, hyphens as spaces.
+    """
+    return BANDAI_ACTIONS.get(content, content.replace("-", " "))
+
+
+class SplitError(ValueError):
+    """A target/source split that cannot be made; the message names the input and the fix."""
+
+
+@dataclass(frozen=True)
+class SplitSettings:
+    """Which contents form the target domain and how its shots are drawn.
+
+    Attributes:
+        target_contents: content (class) names of the target domain, in label order (class i of
+            the target = the i-th name); every other content of the corpus is the source.
+        shots: training clips per target class (the paper: 10).
+        seed: seed of the shot draw (numpy default_rng, data/fewshot.py).
+    """
+
+    target_contents: tuple[str, ...] = DEFAULT_TARGET_CONTENTS
+    shots: int = 10
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        contents = tuple(c.strip() for c in self.target_contents)
+        if not contents or any(not c for c in contents):
+            raise ValueError(f"SplitSettings.target_contents must name at least one content, got {self.target_contents!r}")
+        duplicates = sorted({c for c in contents if contents.count(c) > 1})
+        if duplicates:
+            raise ValueError(f"SplitSettings.target_contents names {duplicates} more than once")
+        object.__setattr__(self, "target_contents", contents)
+        if self.shots < 1:
+            raise ValueError(f"SplitSettings.shots must be >= 1, got {self.shots}")
+
+
+def _place(src: Path, dst: Path) -> None:
+    """Hard-link (else copy) ``src`` to ``dst`` through a temporary name and a rename."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
+    os.close(fd)
+    os.unlink(tmp)
+    try:
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _copy_clips(corpus: HumanML3D, ids: Sequence[str], out: Path) -> None:
+    """new_joint_vecs/, new_joints/ and texts/ of ``ids`` into ``out`` (absent joints/texts skipped)."""
+    for clip_id in ids:
+        for folder, suffix in ((MOTION_DIR, ".npy"), (JOINTS_DIR, ".npy"), (TEXT_DIR, ".txt")):
+            src = corpus.root / folder / f"{clip_id}{suffix}"
+            if src.is_file():
+                _place(src, out / folder / f"{clip_id}{suffix}")
+
+
+def _check_contents(settings: SplitSettings, labelled: LabelledSet, corpus_root: Path) -> dict[str, list[str]]:
+    """{content: clip ids} of the corpus, after checking the requested target contents."""
+    by_name = {labelled.class_names[c]: ids for c, ids in labelled.by_class().items()}
+    unknown = [c for c in settings.target_contents if c not in by_name]
+    if unknown:
+        raise SplitError(
+            f"--target_contents {','.join(unknown)} not among the contents with clips in {corpus_root}; "
+            f"choose from: {', '.join(sorted(by_name))}"
+        )
+    if len(set(settings.target_contents)) == len(by_name):
+        raise SplitError(
+            f"--target_contents names every content of {corpus_root}: leave at least one for the source domain"
+        )
+    phrases = [prompt_name(c) for c in settings.target_contents]
+    same = sorted({c for c, ph in zip(settings.target_contents, phrases) if phrases.count(ph) > 1})
+    if same:
+        raise SplitError(f"target contents {same} share one class prompt: name contents with distinct verb phrases")
+    short = {c: len(by_name[c]) for c in settings.target_contents if len(by_name[c]) < settings.shots + 2}
+    if short:
+        raise SplitError(
+            f"target contents {short} (content: clips in {corpus_root}) need at least --shots {settings.shots} + 2 clips "
+            "(the shots, one test clip and one for the ceiling's training set): lower --shots or choose other contents"
+        )
+    return by_name
+
+
+def make_split(corpus_root: str | Path, out: str | Path, settings: SplitSettings | None = None) -> dict:
+    """Write the target and source domains of a labelled corpus (layout in the module doc).
+
+    Args:
+        corpus_root: labelled HumanML3D-layout folder (labels.txt + classes.txt, e.g. written by
+            ``python -m mdm_kinemic.data.convert --labels bandai``).
+        out: output folder.
+        settings: target contents, shots, seed.
+
+    Returns:
+        The summary also written to OUT/split.json: settings, clip counts per content of each
+        domain, the few-shot split folder.
+
+    Raises:
+        SplitError: unknown contents, no content left for the source, a target content with
+            fewer than shots + 2 clips, or OUT/split.json written with other settings.
+        FileNotFoundError: the corpus lacks labels.txt / classes.txt.
+    """
+    settings = settings or SplitSettings()
+    corpus_root, out = Path(corpus_root), Path(out)
+    summary_path = out / SPLIT_FILE
+    if summary_path.is_file():
+        done = json.loads(summary_path.read_text())
+        if done.get("settings") == _settings_json(settings) and done.get("corpus") == str(corpus_root.resolve()):
+            log.info("%s exists with these settings: split already made", summary_path)
+            return done
+        raise SplitError(
+            f"{summary_path} holds a split with other settings or corpus ({done.get('settings')}, {done.get('corpus')}): "
+            "choose another --out or delete it"
+        )
+    labelled = load_labelled(corpus_root)
+    by_name = _check_contents(settings, labelled, corpus_root)
+    corpus = HumanML3D(corpus_root)
+
+    source_names = [n for n in labelled.class_names if n in by_name and n not in settings.target_contents]
+    source_ids = [i for n in source_names for i in sorted(by_name[n])]
+    source_root = out / SOURCE_DIR
+    _copy_clips(corpus, source_ids, source_root)
+    write_labels(source_root, source_ids, [k for k, n in enumerate(source_names) for _ in by_name[n]], source_names)
+    write_split(source_root, "all", source_ids)
+    write_split(source_root, "train", source_ids)
+    mean, std = mean_std(corpus.motion(i) for i in source_ids)
+    write_mean_std(source_root, mean, std)
+
+    target_names = list(settings.target_contents)
+    target_ids = [i for n in target_names for i in sorted(by_name[n])]
+    target_labels = [k for k, n in enumerate(target_names) for _ in by_name[n]]
+    target_root = out / TARGET_DIR
+    _copy_clips(corpus, target_ids, target_root)
+    # class names are what KineMIC's prompts and every later stage (synth, har) see
+    class_names = [prompt_name(n) for n in target_names]
+    write_labels(target_root, target_ids, target_labels, class_names)
+    write_split(target_root, "all", target_ids)
+    write_mean_std(target_root, mean, std)
+    fewshot = sample_fewshot(
+        LabelledSet(target_root, target_ids, target_labels, class_names),
+        FewShotSettings(shots=settings.shots, seed=settings.seed),
+    )
+    test, pool = _halves(fewshot.val, settings.seed)
+    split = FewShotSplit(fewshot.settings, fewshot.train, test)
+    # a run interrupted before split.json was written may have left this folder: it is ours
+    shutil.rmtree(target_root / "splits" / "fewshot" / FEWSHOT_ID, ignore_errors=True)
+    folder = write_fewshot(target_root, split, FEWSHOT_ID)
+    write_split(target_root, "train", fewshot.train.ids)
+    write_split(target_root, "test", test.ids)
+    write_split(target_root, "full_train", fewshot.train.ids + pool.ids)
+    for name, part in (("train", fewshot.train), ("test", test), ("full_train", None)):
+        labels = part.labels if part is not None else fewshot.train.labels + pool.labels
+        write_split(target_root, f"{name}_y", [str(x) for x in labels])
+
+    summary = {
+        "corpus": str(corpus_root.resolve()),
+        "settings": _settings_json(settings),
+        "source": {"root": str(source_root), "clips": len(source_ids), "per_content": {n: len(by_name[n]) for n in source_names}},
+        "target": {
+            "root": str(target_root),
+            "fewshot_split": str(folder.relative_to(target_root)),
+            "class_names": dict(zip(target_names, class_names)),
+            "train_per_class": {n: settings.shots for n in target_names},
+            "test_per_class": _counts(test, target_names),
+            "full_train_per_class": {n: settings.shots + c for n, c in _counts(pool, target_names).items()},
+        },
+        "normalisation": "Mean.npy/Std.npy of source/ (HumanML3D group-averaged std); target/ holds a copy",
+    }
+    atomic_write_text(summary_path, json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def _halves(clips: LabelledSet, seed: int) -> tuple[LabelledSet, LabelledSet]:
+    """(test, pool): per class, a seeded half of the clips (the larger half when odd) and the rest.
+
+    The ceiling (every real target clip for training) must not train on the test set, so the
+    undrawn clips are halved: every method is tested on ``test``; the ceiling trains on the
+    shots plus ``pool``.
+    """
+    rng = np.random.default_rng([seed, 1])
+    test: list[tuple[str, int]] = []
+    pool: list[tuple[str, int]] = []
+    for label, ids in clips.by_class().items():
+        ids = sorted(ids)
+        order = rng.permutation(len(ids))
+        n_test = (len(ids) + 1) // 2
+        chosen = set(order[:n_test].tolist())
+        for k, clip_id in enumerate(ids):
+            (test if k in chosen else pool).append((clip_id, label))
+
+    def labelled(pairs: list[tuple[str, int]]) -> LabelledSet:
+        return LabelledSet(clips.root, [p[0] for p in pairs], [p[1] for p in pairs], clips.class_names)
+
+    return labelled(test), labelled(pool)
+
+
+def _counts(clips: LabelledSet, names: Sequence[str]) -> dict[str, int]:
+    by_class = clips.by_class()
+    return {n: len(by_class.get(k, [])) for k, n in enumerate(names)}
+
+
+def _settings_json(settings: SplitSettings) -> dict:
+    data = asdict(settings)
+    data["target_contents"] = list(settings.target_contents)
+    return data

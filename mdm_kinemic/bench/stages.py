@@ -1,0 +1,326 @@
+"""The stages of the Bandai Namco benchmark, each a command of the repo, resumable by its outputs.
+
+    split -> teacher -> fewshot -> synth -> har -> table
+
+=========  ==========================================================  =============================
+stage      command (python -m ...)                                     done when
+=========  ==========================================================  =============================
+split      mdm_kinemic.bench.split (in process)                        OUT/split.json
+teacher    mdm_kinemic.mdm.sentence_text train.train_mdm               OUT/teacher/model*.pt at
+           (upstream's train_mdm.py through our runner)                >= teacher_steps
+fewshot    mdm_kinemic.train_fewshot --preset VARIANT, for every       OUT/fewshot/VARIANT/model*.pt
+           Table 2 row (mdm_lora, base, base_dist, base_dww, full);    at >= fewshot_steps
+           then mdm_kinemic.bench.mining_summary of the mining pool    OUT/results/mining.json
+synth      mdm_kinemic.synth per variant, and the teacher zero-shot    OUT/synth/NAME/manifest.json
+           from class prompts                                          and per_class x classes clips
+har        mdm_kinemic.har.evaluate per synthetic set (real only is    OUT/har/NAME/har_results.json
+           trained in the same run); the ceiling trains on every
+           real target clip outside the test set
+table      mdm_kinemic.har.results_table over the har results          OUT/results/table1.md/.json
+=========  ==========================================================  =============================
+
+Every command runs niced in a subprocess with its output in OUT/logs/STAGE-NAME.log; a stage
+whose outputs exist is skipped, so running the driver again resumes where it stopped. A
+command that exits non-zero stops the driver with the log's path (``keep_going`` runs the
+other stages whose inputs exist and reports every failure at the end).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mdm_kinemic.bench.presets import BenchPreset
+from mdm_kinemic.bench.split import (
+    FEWSHOT_ID,
+    PROMPT_TEMPLATE,
+    SOURCE_DIR,
+    SPLIT_FILE,
+    TARGET_DIR,
+    SplitSettings,
+    make_split,
+)
+
+log = logging.getLogger(__name__)
+
+STAGES = ("split", "teacher", "fewshot", "synth", "har", "table")
+#: train_fewshot --preset values -> row names of the paper's Tables 1 and 2
+VARIANTS = {
+    "mdm_lora": "MDM + LoRA",
+    "base": "KineMIC Base",
+    "base_dist": "+ L_dist",
+    "base_dww": "+ dww",
+    "full": "KineMIC Full",
+}
+ZERO_SHOT = "zero_shot"
+CEILING = "ceiling"
+MODEL_FILE = re.compile(r"^model(\d+)\.pt$")
+
+
+class StageError(RuntimeError):
+    """A stage's command failed or left its outputs incomplete; the message names its log."""
+
+
+def latest_step(folder: Path) -> tuple[int, Path | None]:
+    """(step, file) of the latest upstream-style checkpoint model%09d.pt in ``folder`` ((-1, None) if none)."""
+    best: tuple[int, Path | None] = (-1, None)
+    if folder.is_dir():
+        for path in folder.iterdir():
+            m = MODEL_FILE.match(path.name)
+            if m and int(m.group(1)) > best[0]:
+                best = (int(m.group(1)), path)
+    return best
+
+
+@dataclass
+class Bench:
+    """One benchmark run: where it reads and writes, and at which sizes.
+
+    Attributes:
+        corpus: labelled HumanML3D-layout corpus (bench/corpus.py).
+        out: output folder.
+        split: target contents, shots, seed.
+        preset: sizes (bench/presets.py).
+        python: interpreter for the stage commands.
+        nice: niceness of the stage commands (0 = none).
+        keep_going: after a failed stage, go on with those whose inputs exist.
+    """
+
+    corpus: Path
+    out: Path
+    split: SplitSettings
+    preset: BenchPreset
+    python: str = sys.executable
+    nice: int = 10
+    keep_going: bool = False
+    failures: list[str] = field(default_factory=list)
+
+    # ---- paths -------------------------------------------------------------------------
+    @property
+    def source(self) -> Path:
+        return self.out / SOURCE_DIR
+
+    @property
+    def target(self) -> Path:
+        return self.out / TARGET_DIR
+
+    @property
+    def teacher_dir(self) -> Path:
+        return self.out / "teacher"
+
+    def fewshot_dir(self, variant: str) -> Path:
+        return self.out / "fewshot" / variant
+
+    def synth_dir(self, name: str) -> Path:
+        return self.out / "synth" / name
+
+    def har_dir(self, name: str) -> Path:
+        return self.out / "har" / name
+
+    @property
+    def mining_base(self) -> Path:
+        return self.out / "results" / "mining"
+
+    @property
+    def table_base(self) -> Path:
+        return self.out / "results" / "table1"
+
+    def n_classes(self) -> int:
+        return len(self.split.target_contents)
+
+    # ---- running -----------------------------------------------------------------------
+    def _run(self, name: str, module: str, args: Sequence[str]) -> bool:
+        """Run ``python -m module args`` niced, logging to OUT/logs/NAME.log; False on failure."""
+        logs = self.out / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        argv = [self.python, "-m", module, *map(str, args)]
+        if self.nice:
+            argv = ["nice", "-n", str(self.nice), *argv]
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+        log_path = logs / f"{name}.log"
+        log.info("running %s (log: %s)", " ".join(argv), log_path)
+        with open(log_path, "a", encoding="utf-8") as f:
+            f.write(f"$ {' '.join(argv)}\n")
+            f.flush()
+            code = subprocess.call(argv, stdout=f, stderr=subprocess.STDOUT, env=env)
+        if code != 0:
+            message = f"{name}: `python -m {module}` exited with {code}; see {log_path}"
+            if not self.keep_going:
+                raise StageError(message)
+            log.error(message)
+            self.failures.append(message)
+            return False
+        return True
+
+    def _device(self) -> str:
+        return self.preset.device
+
+    # ---- stages ------------------------------------------------------------------------
+    def stage_split(self) -> None:
+        if not (self.out / SPLIT_FILE).is_file():
+            make_split(self.corpus, self.out, self.split)
+
+    def teacher_done(self) -> bool:
+        return latest_step(self.teacher_dir)[0] >= self.preset.teacher_steps
+
+    def stage_teacher(self) -> None:
+        if self.teacher_done():
+            return
+        p = self.preset
+        # upstream trains whole epochs past num_steps and saves the last step anyway; a
+        # save_interval of num_steps keeps it from writing a checkpoint every few steps
+        log_interval = max(1, p.teacher_steps // 20)
+        args = [
+            "train.train_mdm", "--save_dir", self.teacher_dir, "--data_dir", self.source, "--dataset", "humanml",
+            "--text_encoder_type", p.text_encoder, "--arch", "trans_enc", "--latent_dim", p.teacher_latent_dim,
+            "--layers", p.teacher_layers, "--diffusion_steps", p.diffusion_steps, "--batch_size", p.teacher_batch_size,
+            "--num_steps", p.teacher_steps, "--save_interval", p.teacher_steps, "--log_interval", log_interval,
+            "--cond_mask_prob", "0.1", "--mask_frames", "--overwrite",
+        ]
+        if p.device == "cpu":
+            args += ["--device", "-1"]
+        if self._run("teacher", "mdm_kinemic.mdm.sentence_text", args) and not self.teacher_done():
+            self._fail(f"teacher: {self.teacher_dir} holds no checkpoint at step >= {p.teacher_steps}")
+
+    def fewshot_done(self, variant: str) -> bool:
+        return latest_step(self.fewshot_dir(variant))[0] >= self.preset.fewshot_steps
+
+    def stage_fewshot(self) -> None:
+        teacher = latest_step(self.teacher_dir)[1]
+        if teacher is None:
+            self._fail("fewshot: no teacher checkpoint; run the teacher stage first")
+            return
+        for variant in VARIANTS:
+            if self.fewshot_done(variant):
+                continue
+            p = self.preset
+            args = [
+                "--mdm_ckpt", teacher, "--save_dir", self.fewshot_dir(variant), "--target_data", self.target,
+                "--fewshot_split", FEWSHOT_ID, "--source_data", self.source, "--preset", variant,
+                "--templates", PROMPT_TEMPLATE,
+                "--mining_encoder", "minilm", "--num_steps", p.fewshot_steps, "--device", self._device(),
+                "--save_interval", p.fewshot_steps, "--no-progress",
+            ]
+            self._run(f"fewshot-{variant}", "mdm_kinemic.train_fewshot", args)
+        # every variant mines with the same settings; one summary of the pool serves them all
+        pools = [self.fewshot_dir(v) / "mining_pool.json" for v in VARIANTS]
+        pool = next((p for p in pools if p.is_file()), None)
+        if pool is not None and not self.mining_base.with_suffix(".json").is_file():
+            self.mining_base.parent.mkdir(parents=True, exist_ok=True)
+            self._run("mining-summary", "mdm_kinemic.bench.mining_summary", [pool, "--out", self.mining_base])
+
+    def synth_done(self, name: str) -> bool:
+        folder = self.synth_dir(name)
+        if not (folder / "manifest.json").is_file() or not (folder / "new_joint_vecs").is_dir():
+            return False
+        return sum(1 for _ in (folder / "new_joint_vecs").glob("*.npy")) >= self.preset.per_class * self.n_classes()
+
+    def stage_synth(self) -> None:
+        models = {ZERO_SHOT: latest_step(self.teacher_dir)[1]}
+        models.update({v: latest_step(self.fewshot_dir(v))[1] for v in VARIANTS})
+        for name, model in models.items():
+            if self.synth_done(name):
+                continue
+            if model is None:
+                self._fail(f"synth-{name}: no checkpoint to sample from; run the earlier stages first")
+                continue
+            args = [
+                "--model_path", model, "--out", self.synth_dir(name), "--per_class", self.preset.per_class,
+                "--target_data", self.target, "--fewshot_split", FEWSHOT_ID, "--device", self._device(),
+                "--grid", 3, "--no-progress",
+            ]
+            self._run(f"synth-{name}", "mdm_kinemic.synth", args)
+
+    def har_done(self, name: str) -> bool:
+        return (self.har_dir(name) / "har_results.json").is_file()
+
+    def _har_args(self, name: str) -> list:
+        p = self.preset
+        return [
+            "--test", self.target, "--test_split", "test", "--seeds", p.har_seeds, "--epochs", p.har_epochs,
+            "--out", self.har_dir(name), "--device", self._device(),
+        ]
+
+    def stage_har(self) -> None:
+        if not self.har_done(CEILING):
+            self._run(f"har-{CEILING}", "mdm_kinemic.har.evaluate", [
+                "--train_real", self.target, "--train_real_split", "full_train", "--gen_metrics", "none",
+                *self._har_args(CEILING)])
+        for name in (ZERO_SHOT, *VARIANTS):
+            if self.har_done(name):
+                continue
+            if not self.synth_done(name):
+                self._fail(f"har-{name}: {self.synth_dir(name)} is incomplete; run the synth stage first")
+                continue
+            self._run(f"har-{name}", "mdm_kinemic.har.evaluate", [
+                "--train_real", self.target, "--train_real_split", "train", "--train_synthetic", self.synth_dir(name),
+                "--gen_metrics", "action2motion", "--recogniser_train", self.target,
+                "--recogniser_train_split", "train", *self._har_args(name)])
+
+    def table_rows(self) -> list[str]:
+        """results_table --row values for the har results present, in the paper's order."""
+        rows = []
+        names = [(ZERO_SHOT, "MDM zero-shot (teacher)"), *VARIANTS.items()]
+        present = [(n, label) for n, label in names if self.har_done(n)]
+        if present:
+            rows.append(f"real only={self.har_dir(present[0][0]) / 'har_results.json'}:real_only")
+        rows += [f"{label}={self.har_dir(n) / 'har_results.json'}" for n, label in present]
+        if self.har_done(CEILING):
+            rows.append(f"real target data in full (ceiling)={self.har_dir(CEILING) / 'har_results.json'}:real_only")
+        return rows
+
+    def stage_table(self) -> None:
+        rows = self.table_rows()
+        if not rows:
+            self._fail("table: no har results yet; run the har stage first")
+            return
+        self.table_base.parent.mkdir(parents=True, exist_ok=True)
+        self._run("table", "mdm_kinemic.har.results_table",
+                  [a for r in rows for a in ("--row", r)] + ["--out", self.table_base])
+
+    def _fail(self, message: str) -> None:
+        if not self.keep_going:
+            raise StageError(message)
+        log.error(message)
+        self.failures.append(message)
+
+    def run(self, until: str = "table", only: Sequence[str] | None = None) -> list[str]:
+        """Run the stages in order up to ``until`` (or just ``only``), skipping finished ones.
+
+        Returns:
+            The failures (empty unless keep_going).
+
+        Raises:
+            ValueError: unknown stage names (the message lists them).
+            StageError: a stage failed (keep_going False).
+        """
+        unknown = [s for s in [until, *(only or ())] if s not in STAGES]
+        if unknown:
+            raise ValueError(f"unknown stage(s) {unknown}; choose from {', '.join(STAGES)}")
+        todo = list(only) if only else list(STAGES[: STAGES.index(until) + 1])
+        steps: dict[str, Callable[[], None]] = {s: getattr(self, f"stage_{s}") for s in STAGES}
+        for stage in STAGES:
+            if stage in todo:
+                log.info("stage %s", stage)
+                steps[stage]()
+        self._write_status()
+        return self.failures
+
+    def _write_status(self) -> None:
+        from mdm_kinemic.data.humanml3d import atomic_write_text
+
+        status = {
+            "teacher_step": latest_step(self.teacher_dir)[0],
+            "fewshot_steps": {v: latest_step(self.fewshot_dir(v))[0] for v in VARIANTS},
+            "synth_done": {n: self.synth_done(n) for n in (ZERO_SHOT, *VARIANTS)},
+            "har_done": {n: self.har_done(n) for n in (CEILING, ZERO_SHOT, *VARIANTS)},
+            "failures": self.failures,
+        }
+        atomic_write_text(self.out / "status.json", json.dumps(status, indent=2) + "\n")

@@ -1,0 +1,119 @@
+"""The benchmark's stage driver: order, skipping finished stages, failures naming their log, presets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mdm_kinemic.bench.presets import PRESETS, BenchPreset, get_preset
+from mdm_kinemic.bench.split import SplitSettings
+from mdm_kinemic.bench.stages import (
+    CEILING,
+    VARIANTS,
+    ZERO_SHOT,
+    Bench,
+    StageError,
+    latest_step,
+)
+from mdm_kinemic.data.humanml3d import write_clip, write_mean_std
+from mdm_kinemic.data.labels import write_labels
+
+
+@pytest.fixture
+def bench(tmp_path: Path) -> Bench:
+    root = tmp_path / "corpus"
+    ids, labels = [], []
+    for c, content in enumerate(("run", "dash")):
+        for k in range(4):
+            clip_id = f"dataset-1_{content}_normal_{k:03d}"
+            write_clip(root, clip_id, np.full((6, 263), c + k, np.float32), np.zeros((6, 22, 3)), [f"a person {content}s."])
+            ids.append(clip_id)
+            labels.append(c)
+    write_labels(root, ids, labels, ["run", "dash"])
+    write_mean_std(root, np.zeros(263), np.ones(263))
+    return Bench(root, tmp_path / "out", SplitSettings(("run",), shots=2), PRESETS["tiny"], nice=0)
+
+
+def test_latest_step_reads_upstream_checkpoint_names(tmp_path):
+    assert latest_step(tmp_path / "absent") == (-1, None)
+    for name in ("model000000004.pt", "model000000031.pt", "model000000009.pt", "opt000000040.pt", "args.json"):
+        (tmp_path / name).touch()
+    assert latest_step(tmp_path) == (31, tmp_path / "model000000031.pt")
+
+
+def test_split_stage_runs_once_and_status_is_written(bench):
+    assert bench.run("split") == []
+    summary = (bench.out / "split.json").read_text()
+    assert json.loads((bench.out / "status.json").read_text())["teacher_step"] == -1
+    bench.run("split")
+    assert (bench.out / "split.json").read_text() == summary
+    assert (bench.target / "splits/fewshot/S0000/xsub/train.txt").read_text().count("\n") == 2
+
+
+def test_stage_without_its_inputs_stops_or_is_recorded(bench):
+    with pytest.raises(StageError, match="no teacher checkpoint"):
+        bench.run(only=["fewshot"])
+    bench.keep_going = True
+    failures = bench.run(only=["fewshot", "synth", "table"])
+    assert [f.split(":")[0] for f in failures] == ["fewshot", *(f"synth-{n}" for n in (ZERO_SHOT, *VARIANTS)), "table"]
+
+
+def test_failed_command_names_its_log(bench):
+    with pytest.raises(StageError, match=r"exited with 1; see .*logs[/\\]probe\.log"):
+        bench._run("probe", "mdm_kinemic.bench.no_such_module", [])
+    assert "no_such_module" in (bench.out / "logs" / "probe.log").read_text()
+
+
+def test_unknown_stage_is_refused(bench):
+    with pytest.raises(ValueError, match="choose from split, teacher"):
+        bench.run("sample")
+
+
+def test_table_rows_follow_the_papers_order_and_skip_missing_runs(bench):
+    assert bench.table_rows() == []
+    for name in (CEILING, "full", ZERO_SHOT):
+        bench.har_dir(name).mkdir(parents=True)
+        (bench.har_dir(name) / "har_results.json").write_text("{}")
+    har = bench.out / "har"
+    assert bench.table_rows() == [
+        f"real only={har / ZERO_SHOT / 'har_results.json'}:real_only",
+        f"MDM zero-shot (teacher)={har / ZERO_SHOT / 'har_results.json'}",
+        f"KineMIC Full={har / 'full' / 'har_results.json'}",
+        f"real target data in full (ceiling)={har / CEILING / 'har_results.json'}:real_only",
+    ]
+
+
+def test_synth_is_done_only_with_every_clip(bench):
+    folder = bench.synth_dir("full")
+    (folder / "new_joint_vecs").mkdir(parents=True)
+    (folder / "manifest.json").write_text("{}")
+    for i in range(bench.preset.per_class * bench.n_classes() - 1):
+        (folder / "new_joint_vecs" / f"s{i}.npy").touch()
+    assert not bench.synth_done("full")
+    (folder / "new_joint_vecs" / "last.npy").touch()
+    assert bench.synth_done("full")
+
+
+def test_presets_are_validated():
+    assert get_preset("cpu", per_class=7).per_class == 7
+    assert get_preset("full", device=None) == PRESETS["full"]
+    assert (PRESETS["full"].teacher_latent_dim, PRESETS["full"].teacher_layers, PRESETS["full"].per_class) == (512, 8, 383)
+    with pytest.raises(ValueError, match="unknown preset 'huge'"):
+        get_preset("huge")
+    for kwargs, field in [({"har_seeds": 0}, "har_seeds"), ({"text_encoder": "bert"}, "text_encoder"), ({"device": "tpu"}, "device")]:
+        with pytest.raises(ValueError, match=f"BenchPreset.{field}"):
+            BenchPreset(**kwargs)
+
+
+def test_every_preset_field_has_cli_help():
+    from dataclasses import fields
+
+    from mdm_kinemic.bench.bandai import build_parser
+    from mdm_kinemic.bench.presets import FIELD_HELP
+
+    assert set(FIELD_HELP) == {f.name for f in fields(BenchPreset)}
+    args = build_parser().parse_args(["--bandai_root", "x", "--out", "y", "--per_class", "9", "--device", "cuda"])
+    assert (args.per_class, args.device, args.har_seeds, args.until) == (9, "cuda", None, "split")
