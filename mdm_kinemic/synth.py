@@ -259,9 +259,9 @@ def synthesize(settings: SynthSettings, sampling: Any, upstream: Any) -> Path:
     """
     import torch
 
+    from mdm_kinemic.atomic import atomic_write_text
     from mdm_kinemic.data.hml_vec import recover_from_ric
     from mdm_kinemic.data.humanml3d import (
-        atomic_write_text,
         format_text_line,
         tokenize_caption,
         write_clip,

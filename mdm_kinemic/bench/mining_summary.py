@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from mdm_kinemic.data.humanml3d import atomic_write_text
+from mdm_kinemic.atomic import atomic_write_text
 from mdm_kinemic.data.labelling import BANDAI_NAME
 
 OTHER = "other"

@@ -34,13 +34,13 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
+from mdm_kinemic.atomic import atomic_path, atomic_write_text
 from mdm_kinemic.data.fewshot import (
     FewShotSettings,
     FewShotSplit,
@@ -52,7 +52,6 @@ from mdm_kinemic.data.humanml3d import (
     MOTION_DIR,
     TEXT_DIR,
     HumanML3D,
-    atomic_write_text,
     mean_std,
     write_mean_std,
     write_split,
@@ -113,20 +112,12 @@ class SplitSettings:
 
 def _place(src: Path, dst: Path) -> None:
     """Hard-link (else copy) ``src`` to ``dst`` through a temporary name and a rename."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
-    os.close(fd)
-    os.unlink(tmp)
-    try:
+    with atomic_path(dst) as tmp:
+        tmp.unlink()
         try:
             os.link(src, tmp)
         except OSError:
             shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _copy_clips(corpus: HumanML3D, ids: Sequence[str], out: Path) -> None:

@@ -314,7 +314,7 @@ class Bench:
         return self.failures
 
     def _write_status(self) -> None:
-        from mdm_kinemic.data.humanml3d import atomic_write_text
+        from mdm_kinemic.atomic import atomic_write_text
 
         status = {
             "teacher_step": latest_step(self.teacher_dir)[0],

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,8 @@ from typing import TYPE_CHECKING, NamedTuple, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
+
+from mdm_kinemic.atomic import atomic_write_text
 
 if TYPE_CHECKING:
     from mdm_kinemic.text.encoder import TextEncoder
@@ -265,15 +266,7 @@ class MiningResult:
     def write_json(self, path: str | os.PathLike) -> Path:
         """Write the report (per class: prompts, score range, every positive) atomically."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(self.to_dict(), handle, indent=1)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=1))
         return path
 
     @classmethod

@@ -22,6 +22,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from mdm_kinemic.atomic import atomic_write_text
 from mdm_kinemic.data.hml_vec import (
     SKELETON_CHOICES,
     HmlVecSettings,
@@ -31,7 +32,6 @@ from mdm_kinemic.data.hml_vec import (
 from mdm_kinemic.data.humanml3d import (
     MOTION_DIR,
     HumanML3D,
-    atomic_write_text,
     mean_std,
     mirror_caption,
     mirror_id,

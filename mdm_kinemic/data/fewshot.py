@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mdm_kinemic.data.humanml3d import atomic_write_text
+from mdm_kinemic.atomic import atomic_write_text
 from mdm_kinemic.data.labels import MISSING_CHOICES, LabelledSet, load_labelled
 
 FEWSHOT_DIR = Path("splits") / "fewshot"

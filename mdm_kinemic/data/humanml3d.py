@@ -19,7 +19,6 @@ import importlib.util
 import math
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Sequence
 from functools import cached_property
 from itertools import pairwise
@@ -27,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mdm_kinemic.atomic import atomic_save_npy, atomic_write_text
 from mdm_kinemic.core.mining import Caption
 from mdm_kinemic.data.hml_vec import FEATURE_DIM, recover_from_ric
 from mdm_kinemic.data.resample import HML_FPS
@@ -247,40 +247,6 @@ class HumanML3D:
 def read_id_list(path: Path) -> list[str]:
     """Non-empty stripped lines of a text file."""
     return [ln.strip() for ln in Path(path).read_text(encoding="utf-8").splitlines() if ln.strip()]
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write a file through a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Atomic :func:`atomic_write_bytes` of UTF-8 text."""
-    atomic_write_bytes(Path(path), text.encode("utf-8"))
-
-
-def atomic_save_npy(path: Path, array: np.ndarray) -> None:
-    """np.save through a temporary file and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".npy")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, array)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def write_clip(

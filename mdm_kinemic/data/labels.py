@@ -22,10 +22,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from mdm_kinemic.atomic import atomic_write_text
 from mdm_kinemic.data.humanml3d import (
     MOTION_DIR,
     HumanML3D,
-    atomic_write_text,
     read_id_list,
 )
 

@@ -3,26 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+from mdm_kinemic.atomic import atomic_path, atomic_write_bytes
 
 
 def _jsonable(obj: Any) -> Any:
@@ -44,14 +31,14 @@ def _jsonable(obj: Any) -> Any:
 def write_json(path: str | Path, obj: Any) -> Path:
     """Write ``obj`` as indented JSON via a temporary file and rename; NaN/inf become null."""
     path = Path(path)
-    _atomic_write_bytes(path, (json.dumps(_jsonable(obj), indent=2) + "\n").encode())
+    atomic_write_bytes(path, (json.dumps(_jsonable(obj), indent=2) + "\n").encode())
     return path
 
 
 def write_text(path: str | Path, text: str) -> Path:
     """Write ``text`` atomically (temporary file and rename)."""
     path = Path(path)
-    _atomic_write_bytes(path, text.encode())
+    atomic_write_bytes(path, text.encode())
     return path
 
 
@@ -81,14 +68,6 @@ def save_confusion_png(path: str | Path, confusion: np.ndarray, class_names: Seq
                 ax.text(j, i, f"{int(confusion[i, j])}", ha="center", va="center", color="white" if share[i, j] > 0.5 else "black")
     fig.tight_layout()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=120)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return path

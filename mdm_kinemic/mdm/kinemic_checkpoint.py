@@ -25,14 +25,14 @@ import argparse
 import hashlib
 import json
 import os
-import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
 from torch import nn
 
+from mdm_kinemic.atomic import atomic_torch_save, atomic_write_text
 from mdm_kinemic.mdm.kinemic_mdm import (
     BaseCheckpoint,
     DualStreamMDM,
@@ -78,19 +78,6 @@ def file_sha256(path: str | os.PathLike) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def atomic_write(path: Path, write: Callable[[str], None]) -> None:
-    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it onto ``path``."""
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def start_from_base(
@@ -209,7 +196,7 @@ def save_kinemic_checkpoint(
     folder = Path(save_dir)
     folder.mkdir(parents=True, exist_ok=True)
     args = {**model.upstream_args, KINEMIC_SECTION: kinemic_section(model)}
-    atomic_write(folder / "args.json", lambda tmp: Path(tmp).write_text(json.dumps(args, indent=4, sort_keys=True)))
+    atomic_write_text(folder / "args.json", json.dumps(args, indent=4, sort_keys=True))
     payload = {
         "kinemic_format": KINEMIC_FORMAT,
         "step": step,
@@ -219,9 +206,9 @@ def save_kinemic_checkpoint(
     payload["lora"] = {k: v.cpu() for k, v in payload["lora"].items()}
     payload["action_embedding"] = payload["action_embedding"].cpu()
     path = model_file(folder, step)
-    atomic_write(path, lambda tmp: torch.save(payload, tmp))
+    atomic_torch_save(path, payload)
     if optimizer is not None:
-        atomic_write(optimizer_file(path), lambda tmp: torch.save(optimizer.state_dict(), tmp))
+        atomic_torch_save(optimizer_file(path), optimizer.state_dict())
     return path
 
 
@@ -392,7 +379,7 @@ def export_standalone(loaded: LoadedKineMIC, out: str | os.PathLike) -> Path:
     args = {**model.upstream_args, KINEMIC_SECTION: {**section, "exported_from": str(loaded.model_path)}}
     path = Path(os.path.abspath(os.path.expanduser(os.fspath(out))))
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, lambda tmp: torch.save({"format": STANDALONE_FORMAT, "model": state, "args": args}, tmp))
+    atomic_torch_save(path, {"format": STANDALONE_FORMAT, "model": state, "args": args})
     return path
 
 

@@ -28,12 +28,12 @@ import argparse
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
+from mdm_kinemic.atomic import atomic_torch_save, atomic_write_text
 from mdm_kinemic.mdm.options import (
     UpstreamSettings,
     add_dataclass_options,
@@ -123,21 +123,6 @@ class RandomCheckpointSettings:
             raise ValueError(f"latent_dim: {self.latent_dim} must be a positive multiple of 4 (4 attention heads)")
 
 
-def _atomic_write(path: Path, write) -> None:
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def make_random_checkpoint(
     settings: RandomCheckpointSettings, *, mdm_root: str | os.PathLike | None = None
 ) -> Path:
@@ -198,14 +183,12 @@ def make_random_checkpoint(
         "note": "RANDOM weights from mdm_kinemic.mdm.random_checkpoint: for dry runs and tests only",
     }
     ckpt = out / f"model{0:09d}.pt"
-    _atomic_write(ckpt, lambda tmp: torch.save(payload, tmp))
-    _atomic_write(out / "args.json", lambda tmp: Path(tmp).write_text(json.dumps(saved, indent=4, sort_keys=True)))
-    _atomic_write(
+    atomic_torch_save(ckpt, payload)
+    atomic_write_text(out / "args.json", json.dumps(saved, indent=4, sort_keys=True))
+    atomic_write_text(
         out / RANDOM_MARKER,
-        lambda tmp: Path(tmp).write_text(
-            f"The weights in this folder are RANDOM (mdm_kinemic.mdm.random_checkpoint --like {settings.like}, "
-            f"seed {settings.seed}). They generate noise, not motion. Use them for dry runs and tests only.\n"
-        ),
+        f"The weights in this folder are RANDOM (mdm_kinemic.mdm.random_checkpoint --like {settings.like}, "
+        f"seed {settings.seed}). They generate noise, not motion. Use them for dry runs and tests only.\n",
     )
     logger.warning("wrote a RANDOM-weight MDM checkpoint %s (like %s): not a trained model", ckpt, settings.like)
     return ckpt

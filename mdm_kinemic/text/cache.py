@@ -11,13 +11,13 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Optional, Sequence
 
 import torch
 from torch import Tensor
 
+from mdm_kinemic.atomic import atomic_torch_save
 from mdm_kinemic.text.encoder import TextEncoder
 
 logger = logging.getLogger(__name__)
@@ -74,16 +74,8 @@ class EmbeddingCache:
             raise ValueError(f"embeddings have {embeddings.shape[0]} rows for {len(texts)} texts")
         texts_sha256 = corpus_sha256(texts)
         path = self.path(identity, texts_sha256)
-        path.parent.mkdir(parents=True, exist_ok=True)
         entry = {"identity": identity, "texts_sha256": texts_sha256, "embeddings": embeddings.contiguous()}
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                torch.save(entry, handle)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_torch_save(path, entry)
         return path
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import tempfile
 import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mdm_kinemic.atomic import atomic_path
 from mdm_kinemic.data.skeleton import KINEMATIC_CHAIN, NUM_JOINTS
 
 __all__ = ["ANIMATION_FORMATS", "FPS", "GridColumn", "as_joints", "main", "render_animation", "render_grid"]
@@ -56,18 +56,6 @@ def as_joints(joints: np.ndarray) -> np.ndarray:
     if joints.ndim != 3 or joints.shape[1:] != (NUM_JOINTS, 3) or len(joints) == 0:
         raise ValueError(f"joints must have shape (T, {NUM_JOINTS}, 3) with T >= 1, got {joints.shape}")
     return joints
-
-
-def _atomic_target(path: Path) -> Path:
-    """A temporary file beside ``path`` with the same suffix (writers pick the format from it)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    # mkstemp creates 0600; give the final file the permissions a plain open() would
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    return Path(tmp)
 
 
 def _suffix_format(path: Path) -> str:
@@ -109,15 +97,12 @@ def render_animation(
     path = Path(path)
     fmt = _suffix_format(path)
     joints = as_joints(joints)
-    tmp = _atomic_target(path)
-    try:
+    # the temporary file keeps the suffix: the writers pick the format from it
+    with atomic_path(path, suffix=path.suffix) as tmp:
         if upstream_plot is not None:
             _write_upstream(joints, tmp, fmt, title, fps, upstream_plot)
         else:
             _write_own(joints, tmp, fmt, title, fps, real)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 
@@ -297,13 +282,11 @@ def render_grid(
     if title:
         fig.suptitle(title, fontsize=10)
     fig.subplots_adjust(left=0, right=1, bottom=0, top=1 - (0.3 / rows if title else 0), wspace=0, hspace=0.15)
-    tmp = _atomic_target(path)
     try:
-        fig.savefig(tmp, dpi=100, format="png")
-        os.replace(tmp, path)
+        with atomic_path(path, suffix=path.suffix) as tmp:
+            fig.savefig(tmp, dpi=100, format="png")
     finally:
         plt.close(fig)
-        tmp.unlink(missing_ok=True)
     return path
 
 
