@@ -1,0 +1,188 @@
+"""argparse options built from settings dataclasses, and the dataclasses rebuilt from the namespace.
+
+Every settings dataclass of the project (LoraSettings, MiningSettings, LossWeights, TrainSettings,
+...) is the single source of a flag's name, type, default and validation: this module turns its
+fields into one argparse group, so that the CLI and the library cannot drift apart. Booleans
+become ``--flag / --no-flag`` (BooleanOptionalAction), Literal fields become ``choices``, tuple
+fields take several values, and a ValueError from the dataclass's ``__post_init__`` becomes a
+usage error naming the flag.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import types
+import typing
+from typing import Any, Mapping, Optional, Sequence, TypeVar, Union
+
+T = TypeVar("T")
+
+_NONE_WORDS = ("none", "None", "")
+
+
+def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
+    """(inner type, True) for Optional[X] / X | None, else (tp, False)."""
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1 and len(typing.get_args(tp)) == 2:
+            return args[0], True
+    return tp, False
+
+
+def _scalar_parser(tp: Any, optional: bool):
+    """A function str -> value for one command-line word of type ``tp``."""
+    if tp is Any:
+        tp = str
+    if optional:
+        def parse(text: str, _tp=tp):
+            return None if text in _NONE_WORDS else _tp(text)
+        parse.__name__ = getattr(tp, "__name__", "value")
+        return parse
+    return tp
+
+
+def flag_name(field_name: str, prefix: str = "") -> str:
+    """The command-line flag of a settings field: ``--{prefix}{field_name}``."""
+    return f"--{prefix}{field_name}"
+
+
+def _default_of(field: dataclasses.Field) -> Any:
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    if field.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+        return field.default_factory()  # type: ignore[misc]
+    return None
+
+
+def _help_text(field: dataclasses.Field, overrides: Mapping[str, str], default: Any, required: bool) -> str:
+    text = overrides.get(field.name) or field.metadata.get("help") or ""
+    if required:
+        suffix = "(required)"
+    elif default is None:
+        # an unset optional: its help says what applies instead
+        suffix = "" if "default" in text else "(default: unset)"
+    elif isinstance(default, (tuple, list)):
+        suffix = f"(default: {' '.join(map(str, default)) or 'none'})"
+    else:
+        suffix = f"(default: {default})"
+    return f"{text} {suffix}".strip().replace("%", "%%")
+
+
+def add_dataclass_options(
+    parser: argparse.ArgumentParser,
+    cls: type,
+    title: str,
+    *,
+    prefix: str = "",
+    help_overrides: Optional[Mapping[str, str]] = None,
+    defaults: Optional[Mapping[str, Any]] = None,
+    skip: Sequence[str] = (),
+    renames: Optional[Mapping[str, str]] = None,
+    choices: Optional[Mapping[str, Sequence[Any]]] = None,
+    description: Optional[str] = None,
+) -> argparse._ArgumentGroup:
+    """Add one argparse group with a flag per field of the dataclass ``cls``.
+
+    Args:
+        parser: the parser to extend.
+        cls: a dataclass whose fields have simple types (int, float, str, bool, Path, Literal,
+            Optional of those, tuple[X, ...]).
+        title: the group title shown by --help.
+        prefix: prepended to every flag and dest (e.g. "lora_" gives --lora_rank).
+        help_overrides: help text per field name, used where the field has no metadata["help"].
+        defaults: defaults per field name that replace the dataclass's own (e.g. the CLI's
+            paper default where the library's differs).
+        skip: field names not exposed as flags (the caller fills them).
+        renames: flag names (without prefix) for fields whose CLI name differs from the field's
+            (e.g. {"temperature": "tau"} gives --tau); pass the same mapping to
+            :func:`dataclass_from_args`.
+        choices: accepted values per field name, for fields typed ``str`` that the dataclass
+            validates against a list (shown by --help, checked by argparse).
+        description: the group's description.
+
+    Returns:
+        The argparse group.
+
+    Raises:
+        TypeError: ``cls`` is not a dataclass or a field type is not supported.
+    """
+    if not dataclasses.is_dataclass(cls):
+        raise TypeError(f"{cls!r} is not a dataclass")
+    hints = typing.get_type_hints(cls)
+    overrides = dict(help_overrides or {})
+    new_defaults = dict(defaults or {})
+    group = parser.add_argument_group(title, description)
+    for field in dataclasses.fields(cls):
+        if field.name in skip or not field.init:
+            continue
+        required = (field.name not in new_defaults and field.default is dataclasses.MISSING
+                    and field.default_factory is dataclasses.MISSING)  # type: ignore[misc]
+        default = new_defaults.get(field.name, _default_of(field))
+        help_text = _help_text(field, overrides, default, required)
+        tp, optional = _unwrap_optional(hints[field.name])
+        origin = typing.get_origin(tp)
+        name = (renames or {}).get(field.name, field.name)
+        flag = flag_name(name, prefix)
+        dest = prefix + name
+        if tp is bool:
+            group.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, default=default,
+                               help=help_text)
+        elif origin is typing.Literal:
+            literal = list(typing.get_args(tp))
+            group.add_argument(flag, dest=dest, choices=literal, default=default,
+                               type=type(literal[0]), help=help_text)
+        elif origin in (tuple, list):
+            item_args = [a for a in typing.get_args(tp) if a is not Ellipsis]
+            item_tp = item_args[0] if item_args else str
+            item_tp, _ = _unwrap_optional(item_tp)
+            if typing.get_origin(item_tp) is typing.Literal:
+                group.add_argument(flag, dest=dest, nargs="*", choices=list(typing.get_args(item_tp)),
+                                   default=default, help=help_text)
+            else:
+                group.add_argument(flag, dest=dest, nargs="*", type=_scalar_parser(item_tp, False),
+                                   default=default, help=help_text)
+        elif tp is Any or isinstance(tp, type):
+            listed = (choices or {}).get(field.name)
+            group.add_argument(flag, dest=dest, type=_scalar_parser(tp, optional), default=default,
+                               required=required, help=help_text,
+                               choices=list(listed) if listed else None,
+                               metavar=None if listed else name.upper())
+        else:
+            raise TypeError(f"{cls.__name__}.{field.name}: unsupported type {tp!r} for a flag")
+    return group
+
+
+def dataclass_from_args(cls: type[T], args: argparse.Namespace, *, prefix: str = "",
+                        extra: Optional[Mapping[str, Any]] = None,
+                        renames: Optional[Mapping[str, str]] = None) -> T:
+    """Build ``cls`` from the flags that :func:`add_dataclass_options` added.
+
+    Tuple fields receive tuples (argparse gives lists). ``extra`` supplies skipped fields.
+
+    Raises:
+        ValueError: from the dataclass's validation, re-raised with the flag names it concerns.
+    """
+    hints = typing.get_type_hints(cls)
+    kwargs: dict[str, Any] = dict(extra or {})
+    renames = dict(renames or {})
+    for field in dataclasses.fields(cls):
+        dest = prefix + renames.get(field.name, field.name)
+        if not field.init or field.name in kwargs or not hasattr(args, dest):
+            continue
+        value = getattr(args, dest)
+        tp, _ = _unwrap_optional(hints[field.name])
+        if typing.get_origin(tp) is tuple and isinstance(value, list):
+            value = tuple(value)
+        kwargs[field.name] = value
+    try:
+        return cls(**kwargs)
+    except ValueError as err:
+        message = str(err)
+        for field in dataclasses.fields(cls):
+            flag = flag_name(renames.get(field.name, field.name), prefix)
+            if field.name in message and flag not in message:
+                message = message.replace(field.name, f"{field.name} ({flag})", 1)
+                break
+        raise ValueError(message) from err

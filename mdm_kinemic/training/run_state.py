@@ -1,0 +1,211 @@
+"""What a run must save to continue exactly where it stopped, and how it finds it again.
+
+A checkpoint at step s is three files in save_dir, written in this order, each atomically
+(temporary file + rename): ``model%09d.pt`` (adapters, action embedding, MIC), ``opt%09d.pt``
+(AdamW state, upstream TrainLoop's name) and ``train_state%09d.pt`` (RNG states, the batcher's
+Generator, the objective's state, the EMA, the step). The last file marks the checkpoint
+complete: a run killed while saving resumes from the previous complete one.
+
+Random state captured: Python's ``random``, numpy's global state (upstream's timestep sampler
+draws from it), torch's CPU generator (noise, condition and LoRA dropout) and, where present,
+every CUDA generator.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+import numpy as np
+import torch
+
+TRAIN_SECTION = "train"
+"""The key of args.json's kinemic section that holds a train_fewshot run's settings."""
+# Settings a resumed run may change: they alter neither the model nor the random draws.
+RESUMABLE_KEYS = frozenset({
+    "num_steps", "save_interval", "log_interval", "train_platform_type", "num_mining_pictures",
+    "progress", "device", "embedding_cache", "mdm_root",
+})
+MODEL_FILE = "model{step:09d}.pt"
+OPT_FILE = "opt{step:09d}.pt"
+STATE_FILE = "train_state{step:09d}.pt"
+_STATE_RE = re.compile(r"^train_state(\d{9})\.pt$")
+
+
+def capture_rng_state() -> dict:
+    """Every global random state a training step draws from, as a picklable dict."""
+    state = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: Mapping[str, Any]) -> None:
+    """Restore the states captured by :func:`capture_rng_state`."""
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch (upstream utils/fixseed.py does the same three)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
+    """torch.save to a temporary file in the same folder, then rename over ``path``."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; keep the usual permissions of the folder's files
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(text: str, path: str | os.PathLike) -> None:
+    """Write ``text`` to a temporary file in the same folder, then rename over ``path``."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; keep the usual permissions of the folder's files
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def checkpoint_paths(save_dir: str | os.PathLike, step: int) -> dict[str, Path]:
+    """The three files of the checkpoint at ``step``: keys model, opt, state."""
+    save_dir = Path(save_dir)
+    return {
+        "model": save_dir / MODEL_FILE.format(step=step),
+        "opt": save_dir / OPT_FILE.format(step=step),
+        "state": save_dir / STATE_FILE.format(step=step),
+    }
+
+
+def latest_complete_step(save_dir: str | os.PathLike) -> Optional[int]:
+    """The highest step whose three checkpoint files all exist in ``save_dir``, or None."""
+    save_dir = Path(save_dir)
+    if not save_dir.is_dir():
+        return None
+    steps = sorted((int(m.group(1)) for m in map(_STATE_RE.match, os.listdir(save_dir)) if m), reverse=True)
+    for step in steps:
+        if all(p.is_file() for p in checkpoint_paths(save_dir, step).values()):
+            return step
+    return None
+
+
+def settings_differences(saved: Any, current: Any, ignore: frozenset[str] = frozenset(), path: str = "") -> list[str]:
+    """Dotted names of the entries that differ between two JSON-like settings trees.
+
+    Keys in ``ignore`` (leaf names, at any depth) are not compared: they are the settings a
+    resumed run may change (num_steps, cadence, device).
+    """
+    if isinstance(saved, Mapping) and isinstance(current, Mapping):
+        out = []
+        for key in sorted(set(saved) | set(current)):
+            if key in ignore:
+                continue
+            name = f"{path}.{key}" if path else str(key)
+            if key not in saved or key not in current:
+                out.append(name)
+            else:
+                out.extend(settings_differences(saved[key], current[key], ignore, name))
+        return out
+    as_json = lambda v: json.loads(json.dumps(v, default=str))  # noqa: E731 - tuples vs lists
+    return [] if as_json(saved) == as_json(current) else [path or "<root>"]
+
+
+class LossLog:
+    """One JSON line per optimizer step in save_dir/losses.jsonl: {"step": s, term: value, ...}.
+
+    On resume from step s the lines after s are dropped (they belong to the interrupted run's
+    unsaved steps), so the file always describes the steps the current parameters went through.
+    """
+
+    def __init__(self, path: str | os.PathLike, resume_step: int = 0) -> None:
+        self.path = Path(path)
+        kept = []
+        if self.path.is_file():
+            for line in self.path.read_text(encoding="utf-8").splitlines():
+                if line.strip() and json.loads(line)["step"] <= resume_step:
+                    kept.append(line + "\n")
+        atomic_write_text("".join(kept), self.path)
+
+    def append(self, step: int, values: Mapping[str, float]) -> None:
+        """Append the values of ``step`` (floats)."""
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"step": step, **{k: float(v) for k, v in values.items()}}) + "\n")
+
+    @staticmethod
+    def read(path: str | os.PathLike) -> list[dict]:
+        """All records of a losses.jsonl file, in step order."""
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        return [json.loads(line) for line in lines if line.strip()]
+
+
+class RunDirError(ValueError):
+    """A save_dir that belongs to another run; the message names the file and the fix."""
+
+
+def check_save_dir(save_dir: str | os.PathLike, settings: Mapping[str, Any]) -> Optional[int]:
+    """Decide whether ``save_dir`` starts a new run or resumes the run with these settings.
+
+    Args:
+        save_dir: the run folder.
+        settings: the run's settings as JSON (FewShotRunConfig.to_json()), compared with the
+            kinemic.train section of an existing args.json, except :data:`RESUMABLE_KEYS`.
+
+    Returns:
+        The step of the latest complete checkpoint to resume from, 0 when the run's args.json
+        exists but no checkpoint was completed, or None for a new run.
+
+    Raises:
+        RunDirError: save_dir holds another run's args.json (an upstream MDM run, or a KineMIC run
+            with other settings: the differing ones are listed), or checkpoints without args.json.
+    """
+    save_dir = Path(save_dir)
+    args_path = save_dir / "args.json"
+    step = latest_complete_step(save_dir)
+    if not args_path.is_file():
+        if step is not None or any(save_dir.glob("model*.pt")):
+            raise RunDirError(
+                f"{save_dir} holds model checkpoints but no args.json: it is not a train_fewshot run folder. "
+                "Fix: choose a new --save_dir")
+        return None
+    try:
+        saved = json.loads(args_path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise RunDirError(f"{args_path} is unreadable ({err}): choose a new --save_dir") from err
+    section = saved.get("kinemic") if isinstance(saved, dict) else None
+    if not isinstance(section, dict) or TRAIN_SECTION not in section:
+        raise RunDirError(
+            f"{args_path} belongs to another run (no kinemic.{TRAIN_SECTION} section: an upstream MDM run or a "
+            "KineMIC checkpoint written by another tool). Fix: choose a new --save_dir")
+    differences = settings_differences(section[TRAIN_SECTION], settings, RESUMABLE_KEYS)
+    if differences:
+        raise RunDirError(
+            f"{args_path} belongs to a run with other settings ({', '.join(differences[:8])} differ). Fix: "
+            "pass the same flags to resume it (only num_steps, the save/log cadence, the logging platform and "
+            "the device may change), or choose a new --save_dir")
+    return 0 if step is None else step

@@ -1,0 +1,161 @@
+"""python -m mdm_kinemic.train_fewshot end to end on upstream MDM, at toy size.
+
+Upstream tier: a tiny random-weight checkpoint made by random_checkpoint (2 layers, width 64),
+random CLIP, toy target/source datasets in HumanML3D layout, a few steps on CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+pytestmark = pytest.mark.upstream
+
+
+def cli_args(tiny_checkpoint: Path, tiny_data: dict, hml_stats: Path, save_dir: Path, cache: Path,
+             *extra: str) -> list[str]:
+    return [
+        "--mdm_ckpt", str(tiny_checkpoint), "--save_dir", str(save_dir),
+        "--target_data", str(tiny_data["target"]), "--source_data", str(tiny_data["source"]), "--shots", "2",
+        "--top_k", "3", "--mining_encoder", "minilm", "--embedding_cache", str(cache), "--clip_weights", "random",
+        "--norm_stats", str(hml_stats), "--device", "cpu", "--lora_rank", "4", "--log_interval", "1",
+        "--save_interval", "2", "--no-progress", *extra,
+    ]
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tiny_checkpoint, tiny_data, hml_stats, tmp_path_factory, cli):
+    """One uninterrupted 4-step run through the CLI in a subprocess."""
+    root = tmp_path_factory.mktemp("smoke")
+    args = cli_args(tiny_checkpoint, tiny_data, hml_stats, root / "run", root / "cache", "--num_steps", "4", "--use_ema")
+    result = cli.run("mdm_kinemic.train_fewshot", args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return {"dir": root / "run", "args": args, "stderr": result.stderr}
+
+
+def losses(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "losses.jsonl").read_text().splitlines()]
+
+
+def test_parser_defaults_are_the_papers():
+    from mdm_kinemic.train_fewshot import build_parser, config_from_args
+
+    args = build_parser().parse_args(["--mdm_ckpt", "m", "--save_dir", "s", "--target_data", "t", "--source_data", "x"])
+    config = config_from_args(args)
+    assert (config.optim.num_steps, config.optim.lr, config.optim.grad_clip, config.optim.weight_decay) == (5000, 2e-5, 1.0, 1e-5)
+    assert (config.mining.top_k, config.objective.contrastive_settings.temperature) == (250, 0.07)
+    assert (config.lora.rank, config.lora.alpha, config.lora.dropout) == (16, 32.0, 0.1)
+    weights = config.objective.weights
+    assert (weights.lambda_rec, weights.lambda_window_rec, weights.lambda_con, weights.lambda_dist) == (1, 1, 1, 1)
+    assert config.objective.preset_name == "full" and config.objective.dww
+    assert (config.objective.text_dropout, config.objective.action_dropout) == (0.1, 0.1)
+    assert (config.teacher_mode, config.mining_run.mining_encoder, config.data.fewshot_split) == ("eval", "clip", "S0000")
+    assert not config.noise.shared_noise and config.objective.contrastive_settings.bank_size == 0
+
+
+@pytest.mark.parametrize("flags, expected", [
+    (["--preset", "mdm_lora"], (False, False, False, False)),
+    (["--preset", "base"], (True, True, False, False)),
+    (["--preset", "base_dist"], (True, True, True, False)),
+    (["--preset", "base_dww"], (True, True, False, True)),
+    (["--preset", "full"], (True, True, True, True)),
+    (["--no-dww"], (True, True, True, False)),
+    (["--preset", "base", "--distillation"], (True, True, True, False)),
+])
+def test_table2_presets_and_switches(flags, expected):
+    from mdm_kinemic.train_fewshot import build_parser, config_from_args
+
+    args = build_parser().parse_args(["--mdm_ckpt", "m", "--save_dir", "s", "--target_data", "t", "--source_data", "x", *flags])
+    objective = config_from_args(args).objective
+    assert (objective.contrastive, objective.window_rec, objective.distillation, objective.dww) == expected
+
+
+def test_help_gives_every_flag_a_default_or_required():
+    from mdm_kinemic.train_fewshot import build_parser
+
+    parser = build_parser()
+    for action in parser._actions:
+        if action.option_strings and action.dest != "help":
+            assert "default" in action.help or "required" in action.help, action.option_strings
+
+
+def test_smoke_run_outputs(smoke_run):
+    run = smoke_run["dir"]
+    records = losses(run)
+    assert [r["step"] for r in records] == [1, 2, 3, 4]
+    for key in ("loss", "rec_target", "contrastive", "rec_window", "distillation", "dww_mean",
+                "window_start_mean", "window_length_mean"):
+        assert all(key in r for r in records), key
+    args = json.loads((run / "args.json").read_text())
+    section = args["kinemic"]
+    assert section["train"]["optim"]["num_steps"] == 4 and section["class_names"] == ["side kick", "wave"]
+    assert section["class_prompts"] == ["a person performs a side kick.", "a person performs a wave."]
+    assert args["arch"] == "trans_enc" and args["latent_dim"] == 64
+    for step in (2, 4):
+        for name in (f"model{step:09d}.pt", f"opt{step:09d}.pt", f"train_state{step:09d}.pt"):
+            assert (run / name).is_file(), name
+        # the default 3 pictures, spread over the classes: pairs 0 and 2 (one per class), then 1
+        pictures = sorted(p.name for p in (run / "mining_pictures").glob(f"step{step:09d}_pair*.png"))
+        assert pictures == [f"step{step:09d}_pair{b:02d}.png" for b in (0, 1, 2)]
+    report = (run / "mining_report.txt").read_text()
+    assert "[0] side kick" in report and "a person kicks to the side with the right leg" in report
+    assert json.loads((run / "run_summary.json").read_text())["total_steps"] == 4
+
+
+def test_checkpoint_holds_only_what_kinemic_trains(smoke_run):
+    run = smoke_run["dir"]
+    payload = torch.load(run / "model000000004.pt", weights_only=True)
+    assert set(payload) == {"kinemic_format", "step", "lora", "action_embedding", "extra"}
+    assert all("lora_A" in k or "lora_B" in k for k in payload["lora"])
+    assert set(payload["extra"]) == {"mic", "contrastive", "ema"}
+    assert payload["action_embedding"].shape == (2, 64)
+    trained = (sum(v.numel() for v in payload["lora"].values()) + payload["action_embedding"].numel()
+               + sum(v.numel() for v in payload["extra"]["mic"].values()))
+    # AdamW state: one exp_avg per trainable tensor, and their sizes add up to exactly what KineMIC trains
+    opt = torch.load(run / "opt000000004.pt", weights_only=True)
+    moments = [s["exp_avg"] for s in opt["state"].values()]
+    assert sum(m.numel() for m in moments) == trained
+    ema = payload["extra"]["ema"]
+    assert sum(v.numel() for v in ema.values()) == trained
+
+
+def test_tensorboard_scalars(smoke_run):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(smoke_run["dir"]))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    for term in ("loss", "rec_target", "contrastive", "rec_window", "distillation", "dww_mean",
+                 "window_start_mean", "window_length_mean"):
+        assert f"Loss/{term}" in tags
+    assert [e.step for e in events.Scalars("Loss/loss")] == [1, 2, 3, 4]
+
+
+def test_killed_and_resumed_run_repeats_the_uninterrupted_losses(smoke_run, tmp_path, cli):
+    run = tmp_path / "run"
+    args = [str(run) if a == str(smoke_run["dir"]) else a for a in smoke_run["args"]]
+    process = cli.start("mdm_kinemic.train_fewshot", args, tmp_path / "killed.log")
+    # kill -9 as soon as the step-2 checkpoint is complete: during the save's pictures or step 3
+    deadline = time.monotonic() + 900
+    while not (run / "train_state000000002.pt").is_file():
+        assert process.poll() is None, (tmp_path / "killed.log").read_text()[-3000:]
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    process.kill()
+    process.wait()
+    assert not (run / "model000000004.pt").exists(), "the run finished before it could be killed"
+    assert [r["step"] for r in losses(run)][:2] == [1, 2]
+    result = cli.run("mdm_kinemic.train_fewshot", args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "resuming from" in result.stderr and "(step 2)" in result.stderr
+    assert losses(run) == losses(smoke_run["dir"])
+
+
+def test_save_dir_of_another_run_is_refused(smoke_run, cli):
+    result = cli.run("mdm_kinemic.train_fewshot", [*smoke_run["args"], "--lr", "1e-3"], timeout=600)
+    assert result.returncode == 2
+    assert "belongs to a run with other settings (optim.lr differ)" in result.stderr
