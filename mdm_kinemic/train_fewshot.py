@@ -1,7 +1,7 @@
 """KineMIC fine-tuning of a pre-trained MDM on a few-shot action set (Cazzola & Alboody, arXiv 2512.11654).
 
     python -m mdm_kinemic.train_fewshot --mdm_ckpt humanml_trans_enc_512 \\
-        --target_data NTU-VIBE --fewshot_split S0000 --source_data HumanML3D --save_dir save/kinemic
+        [--target_data NTU-VIBE --fewshot_split S0000 --source_data HumanML3D --save_dir save/kinemic]
 
 Every flag comes from a settings dataclass of the library (training/settings.py, core/mining.py,
 core/objective.py, core/contrastive.py, mdm/lora.py, mdm/kinemic_mdm.py, mdm/options.py); its
@@ -16,6 +16,7 @@ import argparse
 import logging
 import sys
 import warnings
+from pathlib import Path
 from typing import Optional, Sequence
 
 from mdm_kinemic.core.contrastive import ContrastiveSettings
@@ -123,13 +124,47 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+UPSTREAM_LAYOUT = {"target_data": "dataset/NTU-VIBE", "source_data": "dataset/HumanML3D"}
+"""Where the main job looks for its data when no folder is given: upstream's own layout, in which
+HumanML3D already sits (upstream's README) and the authors' NTU-VIBE release goes beside it."""
+
+
+def fill_upstream_defaults(args: argparse.Namespace) -> None:
+    """Fill ``--target_data``, ``--source_data`` and ``--save_dir`` left empty from upstream's layout.
+
+    The defaults are absolute paths under the upstream root (``--mdm_root``, ``$MDM_ROOT``, else
+    the submodule); ``--save_dir`` becomes ``save/kinemic_<checkpoint name>`` beside upstream's
+    own checkpoints.
+
+    Raises:
+        UpstreamNotFoundError: a default is needed and upstream is not found.
+    """
+    missing = [name for name in (*UPSTREAM_LAYOUT, "save_dir") if not getattr(args, name)]
+    if not missing:
+        return
+    from mdm_kinemic.mdm.upstream import locate_upstream
+
+    root = locate_upstream(args.mdm_root)
+    for name, relative in UPSTREAM_LAYOUT.items():
+        if name in missing:
+            setattr(args, name, str(root / relative))
+    if "save_dir" in missing:
+        ckpt = Path(args.mdm_ckpt)
+        name = ckpt.parent.name if ckpt.suffix == ".pt" else ckpt.name
+        args.save_dir = str(root / "save" / f"kinemic_{name}")
+
+
 def config_from_args(args: argparse.Namespace):
-    """The :class:`FewShotRunConfig` of parsed flags.
+    """The :class:`FewShotRunConfig` of parsed flags, empty data folders filled by
+    :func:`fill_upstream_defaults`.
 
     Raises:
         ValueError: a setting out of range (the message names the flag).
+        UpstreamNotFoundError: a default folder is needed and upstream is not found.
     """
     from mdm_kinemic.mdm.training_loop import FewShotRunConfig
+
+    fill_upstream_defaults(args)
 
     switches = {k: getattr(args, k) for k in TABLE2_SWITCHES if getattr(args, k) is not None}
     objective = ObjectiveSettings.preset(
@@ -164,7 +199,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         warnings.simplefilter("always")
         try:
             config = config_from_args(args)
-        except ValueError as err:
+        except (ValueError, FileNotFoundError) as err:
             parser.error(str(err))
     for warning in caught:
         logging.getLogger("mdm_kinemic.train_fewshot").warning("%s", warning.message)

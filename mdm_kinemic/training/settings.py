@@ -28,9 +28,10 @@ class RunSettings:
                                             "(e.g. humanml_trans_enc_512), a folder, or a model*.pt file, "
                                             "with args.json beside it. The teacher G^P and the student's "
                                             "base (paper Sec. 4)"})
-    save_dir: str = field(metadata={"help": "run folder: args.json, checkpoints, mining report, pictures, "
-                                            "TensorBoard events; a folder holding this run's args.json "
-                                            "is resumed from its latest checkpoint"})
+    save_dir: str = field(default="", metadata={"help": "run folder: args.json, checkpoints, mining report, "
+                                                        "pictures, TensorBoard events; a folder holding this run's "
+                                                        "args.json is resumed from its latest checkpoint. Empty: "
+                                                        "upstream's save/kinemic_<checkpoint name>"})
     device: str = field(default="auto", metadata={
         "help": "torch device: auto (cuda when available), cpu, cuda or cuda:N"})
 
@@ -110,12 +111,13 @@ class LoggingSettings:
 class FewShotDataSettings:
     """The target few-shot set and the source (prior) corpus, both in HumanML3D layout."""
 
-    target_data: str = field(metadata={
+    target_data: str = field(default="", metadata={
         "help": "target dataset folder in HumanML3D layout with labels.txt/classes.txt, or the "
-                "authors' NTU-VIBE release (splits/fewshot/...)"})
-    source_data: str = field(metadata={
+                "authors' NTU-VIBE release (splits/fewshot/...). Empty: upstream's dataset/NTU-VIBE"})
+    source_data: str = field(default="", metadata={
         "help": "source (prior) corpus folder in HumanML3D layout: new_joint_vecs/ and texts/ with "
-                "captions, mined for soft positives (paper Sec. 4.1: HumanML3D)"})
+                "captions, mined for soft positives (paper Sec. 4.1: HumanML3D). Empty: upstream's "
+                "dataset/HumanML3D"})
     fewshot_split: Optional[str] = field(default="S0000", metadata={
         "help": "few-shot split id under target_data/splits/fewshot/ (the authors' S0000: NTU A099, "
                 "A102, A104, 10 shots); 'none' to draw --classes/--shots instead"})

@@ -80,3 +80,16 @@ def test_wrong_feature_width_raises(mic):
 def test_invalid_width_raises():
     with pytest.raises(ValueError, match="hidden_dim"):
         MICModule(latent_dim=8, hidden_dim=-1)
+
+
+def test_bigru_states_equal_a_packed_sequence_run_on_valid_frames():
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    mic = MICModule(latent_dim=8, hidden_dim=6)
+    embedded = torch.randn(4, 11, 6)
+    lengths = torch.tensor([11, 7, 1, 4])
+    packed = pack_padded_sequence(embedded, lengths, batch_first=True, enforce_sorted=False)
+    expected, _ = pad_packed_sequence(mic.gru(packed)[0], batch_first=True, total_length=11)
+    got = mic._bidirectional_hidden(embedded, lengths)
+    valid = torch.arange(11)[None, :] < lengths[:, None]
+    torch.testing.assert_close(got[valid], expected[valid], rtol=1e-5, atol=1e-6)

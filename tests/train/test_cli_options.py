@@ -64,3 +64,24 @@ def test_bad_choice_and_validation_errors_name_the_flag():
     args = parser(prefix="toy_").parse_args(["--toy_path", "x", "--toy_steps", "0"])
     with pytest.raises(ValueError, match=r"steps \(--toy_steps\) must be >= 1"):
         dataclass_from_args(Toy, args, prefix="toy_")
+
+
+def test_empty_data_folders_default_to_upstreams_layout(tmp_path, monkeypatch):
+    from mdm_kinemic.train_fewshot import build_parser, fill_upstream_defaults
+
+    root = tmp_path / "mdm"
+    (root / "model").mkdir(parents=True)
+    (root / "model" / "mdm.py").write_text("")
+    monkeypatch.setenv("MDM_ROOT", str(root))
+    args = build_parser().parse_args(["--mdm_ckpt", "humanml_trans_enc_512"])
+    fill_upstream_defaults(args)
+    assert args.target_data == str(root / "dataset" / "NTU-VIBE")
+    assert args.source_data == str(root / "dataset" / "HumanML3D")
+    assert args.save_dir == str(root / "save" / "kinemic_humanml_trans_enc_512")
+
+    given = build_parser().parse_args(
+        ["--mdm_ckpt", "/ckpts/run7/model000100000.pt", "--source_data", "/data/hml", "--target_data", "/data/t"]
+    )
+    fill_upstream_defaults(given)
+    assert (given.source_data, given.target_data) == ("/data/hml", "/data/t")
+    assert given.save_dir == str(root / "save" / "kinemic_run7")
