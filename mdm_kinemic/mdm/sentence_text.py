@@ -95,6 +95,8 @@ def with_sentence_text(base: type) -> type:
     """
     if base in _CLASSES:
         return _CLASSES[base]
+    if base in _CLASSES.values():
+        return base
 
     class SentenceText(base):
         def __init__(self, *args: Any, **kargs: Any) -> None:
