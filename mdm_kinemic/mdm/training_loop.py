@@ -50,11 +50,10 @@ from mdm_kinemic.mdm.kinemic_mdm import KineMICModelSettings
 from mdm_kinemic.mdm.lora import LoraSettings
 from mdm_kinemic.mdm.options import UpstreamSettings
 from mdm_kinemic.training.batching import FewShotBatcher, Normaliser, batch_to
+from mdm_kinemic.atomic import atomic_torch_save, atomic_write_text
 from mdm_kinemic.training.run_state import (
     TRAIN_SECTION,
     LossLog,
-    atomic_torch_save,
-    atomic_write_text,
     capture_rng_state,
     check_save_dir,
     checkpoint_paths,
@@ -400,7 +399,7 @@ def _define_train_loop(upstream: types.ModuleType) -> type:
                 "config": self.config.to_json(),
                 "mining_pool": self.record["mining_pool"],
             }
-            atomic_torch_save(state, checkpoint_paths(self.save_dir, step)["state"])
+            atomic_torch_save(checkpoint_paths(self.save_dir, step)["state"], state)
             self._save_mining_pictures(step)
             logger.info("saved checkpoint %s", checkpoint_paths(self.save_dir, step)["model"])
 
@@ -436,7 +435,7 @@ def _define_train_loop(upstream: types.ModuleType) -> type:
             }
             if self.device.type == "cuda":
                 summary["peak_cuda_mib"] = torch.cuda.max_memory_allocated(self.device) / 2**20
-            atomic_write_text(json.dumps(summary, indent=2), Path(self.save_dir) / SUMMARY_FILE)
+            atomic_write_text(Path(self.save_dir) / SUMMARY_FILE, json.dumps(summary, indent=2))
 
     KineMICTrainLoop.__module__ = __name__
     KineMICTrainLoop.__qualname__ = "KineMICTrainLoop"
@@ -479,7 +478,7 @@ def write_run_args(save_dir: Path, model: nn.Module, record: dict[str, Any]) -> 
 
     section = {**kinemic_section(model), **{k: v for k, v in record.items() if k != "mining_pool"}}
     args = {**model.upstream_args, KINEMIC_SECTION: section}
-    atomic_write_text(json.dumps(args, indent=4, sort_keys=True), save_dir / "args.json")
+    atomic_write_text(save_dir / "args.json", json.dumps(args, indent=4, sort_keys=True))
 
 
 def _device(name: str) -> torch.device:
@@ -513,7 +512,7 @@ def _mine(config: FewShotRunConfig, targets, source, save_dir: Path, device: tor
     result = apply_min_similarity(result, config.mining_run.min_similarity)
     result.write_json(save_dir / MINING_POOL_FILE)
     text = "\n".join([*targets.summary(), *report.lines(), "", result.table(rows=20)]) + "\n"
-    atomic_write_text(text, save_dir / MINING_REPORT_FILE)
+    atomic_write_text(save_dir / MINING_REPORT_FILE, text)
     logger.info("mining report written to %s", save_dir / MINING_REPORT_FILE)
     return result
 

@@ -17,12 +17,13 @@ import json
 import os
 import random
 import re
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
 import numpy as np
 import torch
+
+from mdm_kinemic.atomic import atomic_write_text
 
 TRAIN_SECTION = "train"
 """The key of args.json's kinemic section that holds a train_fewshot run's settings."""
@@ -63,34 +64,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
-    """torch.save to a temporary file in the same folder, then rename over ``path``."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; keep the usual permissions of the folder's files
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(text: str, path: str | os.PathLike) -> None:
-    """Write ``text`` to a temporary file in the same folder, then rename over ``path``."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; keep the usual permissions of the folder's files
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def checkpoint_paths(save_dir: str | os.PathLike, step: int) -> dict[str, Path]:
@@ -150,7 +123,7 @@ class LossLog:
             for line in self.path.read_text(encoding="utf-8").splitlines():
                 if line.strip() and json.loads(line)["step"] <= resume_step:
                     kept.append(line + "\n")
-        atomic_write_text("".join(kept), self.path)
+        atomic_write_text(self.path, "".join(kept))
 
     def append(self, step: int, values: Mapping[str, float]) -> None:
         """Append the values of ``step`` (floats)."""

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import tempfile
 from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
+
+from mdm_kinemic.atomic import atomic_path
 
 from mdm_kinemic.training.run_state import LossLog
 
@@ -76,16 +77,11 @@ def plot_loss_curves(records: Sequence[dict], path: str | os.PathLike, *, smooth
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, format="png")
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a picture is for everyone to read
-        os.replace(tmp, path)
+        with atomic_path(path, suffix=".png") as tmp:
+            fig.savefig(tmp, format="png")
     finally:
         plt.close(fig)
-        Path(tmp).unlink(missing_ok=True)
     return path
 
 

@@ -8,13 +8,14 @@ module trains.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import textwrap
+import os
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+
+from mdm_kinemic.atomic import atomic_path
 
 FPS = 20
 
@@ -81,14 +82,9 @@ def plot_mining(
     ax.legend(fontsize=7, loc="upper right")
     fig.tight_layout()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, format="png")
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a picture is for everyone to read
-        os.replace(tmp, path)
+        with atomic_path(path, suffix=".png") as tmp:
+            fig.savefig(tmp, format="png")
     finally:
         plt.close(fig)
-        Path(tmp).unlink(missing_ok=True)
     return path

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
+from mdm_kinemic.atomic import atomic_torch_save
 from mdm_kinemic.training.run_state import (
     LossLog,
     RunDirError,
-    atomic_torch_save,
     capture_rng_state,
     check_save_dir,
     checkpoint_paths,
@@ -37,11 +37,11 @@ def test_latest_complete_step_ignores_partial_checkpoints(tmp_path):
     assert latest_complete_step(tmp_path / "missing") is None
     for step in (2, 4):
         for path in checkpoint_paths(tmp_path, step).values():
-            atomic_torch_save({"step": step}, path)
+            atomic_torch_save(path, {"step": step})
     # Step 6 was interrupted after its model and optimizer files: not a resume point.
     paths6 = checkpoint_paths(tmp_path, 6)
-    atomic_torch_save({}, paths6["model"])
-    atomic_torch_save({}, paths6["opt"])
+    atomic_torch_save(paths6["model"], {})
+    atomic_torch_save(paths6["opt"], {})
     assert latest_complete_step(tmp_path) == 4
     assert torch.load(checkpoint_paths(tmp_path, 4)["state"])["step"] == 4
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "temporary files left behind"
@@ -78,7 +78,7 @@ def test_check_save_dir_new_resume_and_changed_cadence(tmp_path):
     write_args(run, {"kinemic": {"train": SETTINGS}})
     assert check_save_dir(run, SETTINGS) == 0
     for path in checkpoint_paths(run, 5).values():
-        atomic_torch_save({}, path)
+        atomic_torch_save(path, {})
     longer = {"optim": {"lr": 2e-5, "num_steps": 50}, "logging": {"save_interval": 25}}
     assert check_save_dir(run, longer) == 5
 
@@ -95,6 +95,6 @@ def test_save_dir_of_another_run_is_an_error(tmp_path, section, message):
 
 
 def test_checkpoints_without_args_json_are_an_error(tmp_path):
-    atomic_torch_save({}, tmp_path / "model000000010.pt")
+    atomic_torch_save(tmp_path / "model000000010.pt", {})
     with pytest.raises(RunDirError, match="no args.json"):
         check_save_dir(tmp_path, SETTINGS)
