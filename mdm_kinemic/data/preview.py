@@ -74,11 +74,9 @@ def save_skeleton_grid(
         ax.set_aspect("equal")
         ax.set_title(f"{name}\n{clip_id}", fontsize=7)
     fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=dpi)
-    plt.close(fig)
-    return out
+    from mdm_kinemic.viz.figures import save_png
+
+    return save_png(fig, out, dpi=dpi)
 
 
 def main(argv: Sequence[str] | None = None) -> Path:

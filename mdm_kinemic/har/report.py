@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from mdm_kinemic.atomic import atomic_path, atomic_write_bytes
+from mdm_kinemic.atomic import atomic_write_bytes
+from mdm_kinemic.viz.figures import save_png
 
 
 def _jsonable(obj: Any) -> Any:
@@ -67,7 +68,4 @@ def save_confusion_png(path: str | Path, confusion: np.ndarray, class_names: Seq
             for j in range(k):
                 ax.text(j, i, f"{int(confusion[i, j])}", ha="center", va="center", color="white" if share[i, j] > 0.5 else "black")
     fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=120)
-    return path
+    return save_png(fig, path, dpi=120)

@@ -529,8 +529,8 @@ class DualStreamMDM(nn.Module):
         return y
 
 
-class StudentDenoiser:
-    """The student G^T as a core Denoiser: LoRA on, text + action condition, with gradient."""
+class _DenoiserView:
+    """A view of one DualStreamMDM as one stream's Denoiser (core/denoiser.py)."""
 
     def __init__(self, owner: DualStreamMDM) -> None:
         self._owner = owner
@@ -538,6 +538,10 @@ class StudentDenoiser:
     @property
     def latent_dim(self) -> int:
         return self._owner.latent_dim
+
+
+class StudentDenoiser(_DenoiserView):
+    """The student G^T as a core Denoiser: LoRA on, text + action condition, with gradient."""
 
     def denoise(self, x_t: Tensor, timesteps: Tensor, cond: Condition, frame_mask: Tensor) -> DenoiserOutput:
         """x0 prediction and final-block features of the student.
@@ -558,15 +562,8 @@ class StudentDenoiser:
         return DenoiserOutput(x0, features)
 
 
-class TeacherDenoiser:
+class TeacherDenoiser(_DenoiserView):
     """The teacher G^P as a core Denoiser: the same network, adapters disabled, text only, no gradient."""
-
-    def __init__(self, owner: DualStreamMDM) -> None:
-        self._owner = owner
-
-    @property
-    def latent_dim(self) -> int:
-        return self._owner.latent_dim
 
     def denoise(self, x_t: Tensor, timesteps: Tensor, cond: Condition, frame_mask: Tensor) -> DenoiserOutput:
         """x0 prediction and final-block features of the frozen pre-trained MDM.

@@ -12,7 +12,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from mdm_kinemic.atomic import atomic_path
+from mdm_kinemic.viz.figures import save_png
 
 from mdm_kinemic.training.run_state import LossLog
 
@@ -76,13 +76,7 @@ def plot_loss_curves(records: Sequence[dict], path: str | os.PathLike, *, smooth
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    path = Path(path)
-    try:
-        with atomic_path(path, suffix=".png") as tmp:
-            fig.savefig(tmp, format="png")
-    finally:
-        plt.close(fig)
-    return path
+    return save_png(fig, path)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:

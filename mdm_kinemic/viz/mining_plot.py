@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from mdm_kinemic.atomic import atomic_path
+from mdm_kinemic.viz.figures import save_png
 
 FPS = 20
 
@@ -81,10 +81,4 @@ def plot_mining(
     ax.set_title("\n".join([" | ".join(parts), *textwrap.wrap(source, 90)]), fontsize=9)
     ax.legend(fontsize=7, loc="upper right")
     fig.tight_layout()
-    path = Path(path)
-    try:
-        with atomic_path(path, suffix=".png") as tmp:
-            fig.savefig(tmp, format="png")
-    finally:
-        plt.close(fig)
-    return path
+    return save_png(fig, path)
