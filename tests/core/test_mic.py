@@ -46,7 +46,7 @@ def test_context_is_the_attention_weighted_sum(mic):
     features = torch.randn(2, 7, 8)
     mask = torch.ones(2, 7, dtype=torch.bool)
     out = mic(features, mask)
-    hidden, _ = mic.gru(mic.input_embedding(features))
+    hidden, _ = mic.gru(mic.input_embedding(features), mic.initial_hidden.expand(-1, 2, -1).contiguous())
     attention = torch.softmax(mic.attention_net(hidden).squeeze(-1), dim=1)
     context = (attention[..., None] * hidden).sum(dim=1)
     torch.testing.assert_close(out.attention, attention)
@@ -89,7 +89,8 @@ def test_bigru_states_equal_a_packed_sequence_run_on_valid_frames():
     embedded = torch.randn(4, 11, 6)
     lengths = torch.tensor([11, 7, 1, 4])
     packed = pack_padded_sequence(embedded, lengths, batch_first=True, enforce_sorted=False)
-    expected, _ = pad_packed_sequence(mic.gru(packed)[0], batch_first=True, total_length=11)
+    initial = mic.initial_hidden.expand(-1, 4, -1).contiguous()
+    expected, _ = pad_packed_sequence(mic.gru(packed, initial)[0], batch_first=True, total_length=11)
     got = mic._bidirectional_hidden(embedded, lengths)
     valid = torch.arange(11)[None, :] < lengths[:, None]
     torch.testing.assert_close(got[valid], expected[valid], rtol=1e-5, atol=1e-6)
