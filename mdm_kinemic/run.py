@@ -136,9 +136,9 @@ def _run(script: str, script_argv: list[str], upstream) -> int:
         if script != "sample.generate":
             # upstream's train_platforms.py imports wandb at import time; the training loop's
             # importer tolerates its absence (mdm/training_loop.py)
-            from mdm_kinemic.mdm.training_loop import _import_train_loop_module
+            from mdm_kinemic.mdm.upstream import import_train_loop_module
 
-            _import_train_loop_module()
+            import_train_loop_module()
         with upstream_cwd(root):
             saved_argv = sys.argv
             sys.argv = [str(root / (script.replace(".", os.sep) + ".py")), *script_argv]

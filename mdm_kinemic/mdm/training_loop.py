@@ -43,14 +43,18 @@ from typing import Any, Optional
 import torch
 from torch import nn
 
+from mdm_kinemic.atomic import atomic_torch_save, atomic_write_text
 from mdm_kinemic.core.mic import MICModule
 from mdm_kinemic.core.mining import MiningResult, MiningSettings
-from mdm_kinemic.core.objective import KineMICObjective, ObjectiveOutput, ObjectiveSettings
+from mdm_kinemic.core.objective import (
+    KineMICObjective,
+    ObjectiveOutput,
+    ObjectiveSettings,
+)
 from mdm_kinemic.mdm.kinemic_mdm import KineMICModelSettings
 from mdm_kinemic.mdm.lora import LoraSettings
 from mdm_kinemic.mdm.options import UpstreamSettings
 from mdm_kinemic.training.batching import FewShotBatcher, Normaliser, batch_to
-from mdm_kinemic.atomic import atomic_torch_save, atomic_write_text
 from mdm_kinemic.training.run_state import (
     TRAIN_SECTION,
     LossLog,
@@ -137,37 +141,6 @@ class FewShotRunConfig:
         )
 
 
-def _import_train_loop_module() -> types.ModuleType:
-    """upstream's train.training_loop, importable where wandb is not installed.
-
-    upstream's train/train_platforms.py runs ``import wandb`` in a class body, and
-    train/training_loop.py imports it (through eval/eval_humanml.py). Where wandb is absent, a
-    placeholder that raises on use is registered for that import only and removed afterwards, so
-    that nothing else in the process mistakes it for the real package.
-    """
-    import importlib.machinery
-    import importlib.util
-
-    if "train.training_loop" in sys.modules:
-        return sys.modules["train.training_loop"]
-    placeholder = None
-    if importlib.util.find_spec("wandb") is None:
-        placeholder = types.ModuleType("wandb")
-        placeholder.__spec__ = importlib.machinery.ModuleSpec("wandb", None)
-
-        def missing(name: str) -> Any:
-            raise ImportError("wandb is not installed: pip install wandb to use --train_platform_type WandBPlatform")
-
-        placeholder.__getattr__ = missing  # type: ignore[method-assign]
-        sys.modules["wandb"] = placeholder
-    try:
-        import train.training_loop as module
-    finally:
-        if placeholder is not None and sys.modules.get("wandb") is placeholder:
-            del sys.modules["wandb"]
-    return module
-
-
 _LOOP_CLASS: Optional[type] = None
 
 
@@ -179,11 +152,15 @@ def kinemic_train_loop_class() -> type:
     """
     global _LOOP_CLASS
     if _LOOP_CLASS is None:
-        from mdm_kinemic.mdm.upstream import import_upstream, upstream_state
+        from mdm_kinemic.mdm.upstream import (
+            import_train_loop_module,
+            import_upstream,
+            upstream_state,
+        )
 
         if upstream_state() is None:
             import_upstream()
-        _LOOP_CLASS = _define_train_loop(_import_train_loop_module())
+        _LOOP_CLASS = _define_train_loop(import_train_loop_module())
     return _LOOP_CLASS
 
 
@@ -492,11 +469,15 @@ def _device(name: str) -> torch.device:
 
 def _mine(config: FewShotRunConfig, targets, source, save_dir: Path, device: torch.device) -> MiningResult:
     """Filter the source corpus, mine the top-k per class, write the mining report (once)."""
-    from mdm_kinemic.data.captions import caption_corpus
     from mdm_kinemic.core.mining import mine_soft_positives
+    from mdm_kinemic.data.captions import caption_corpus
     from mdm_kinemic.text.cache import CachedTextEncoder
     from mdm_kinemic.text.encoder import get_text_encoder
-    from mdm_kinemic.training.soft_positives import apply_min_similarity, check_corpus, usable_captions
+    from mdm_kinemic.training.soft_positives import (
+        apply_min_similarity,
+        check_corpus,
+        usable_captions,
+    )
 
     corpus = caption_corpus(source)
     check_corpus(corpus, str(source.root))
@@ -539,7 +520,9 @@ def _prewarm_text_features(model: nn.Module, texts: list[str], chunk: int = 32) 
 
 def _platform(name: str, save_dir: Path):
     """An upstream logging platform writing to save_dir (train/train_platforms.py)."""
-    _import_train_loop_module()
+    from mdm_kinemic.mdm.upstream import import_train_loop_module
+
+    import_train_loop_module()
     platforms = sys.modules["train.train_platforms"]
     return getattr(platforms, name)(str(save_dir))
 
@@ -563,7 +546,11 @@ def run_fewshot_training(config: FewShotRunConfig) -> Path:
             (see docs/train.md); upstream and checkpoint errors from mdm/.
     """
     from mdm_kinemic.data.humanml3d import HumanML3D
-    from mdm_kinemic.mdm.checkpoint import DATASET_FEATURES, read_checkpoint_args, resolve_checkpoint
+    from mdm_kinemic.mdm.checkpoint import (
+        DATASET_FEATURES,
+        read_checkpoint_args,
+        resolve_checkpoint,
+    )
     from mdm_kinemic.mdm.kinemic_checkpoint import start_from_base
     from mdm_kinemic.mdm.upstream import import_upstream
     from mdm_kinemic.training.fewshot_targets import load_fewshot_targets, target_text

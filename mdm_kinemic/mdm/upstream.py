@@ -32,8 +32,10 @@ import logging
 import os
 import sys
 import threading
+import types
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "MDM_ROOT_ENV",
@@ -42,6 +44,7 @@ __all__ = [
     "UpstreamConflictError",
     "UpstreamNotFoundError",
     "UpstreamState",
+    "import_train_loop_module",
     "import_upstream",
     "locate_upstream",
     "resolve_user_path",
@@ -291,3 +294,38 @@ def upstream_cwd(root: str | os.PathLike | None = None) -> Iterator[Path]:
         yield target
     finally:
         os.chdir(previous)
+
+
+def import_train_loop_module() -> types.ModuleType:
+    """upstream's train.training_loop, importable where wandb is not installed.
+
+    upstream's train/train_platforms.py runs ``import wandb`` in a class body, and
+    train/training_loop.py imports it (through eval/eval_humanml.py). Where wandb is absent, a
+    placeholder that raises on use is registered for that import only and removed afterwards, so
+    that nothing else in the process mistakes it for the real package. Call after
+    ``import_upstream``.
+
+    Returns:
+        The module train.training_loop (cached in sys.modules).
+    """
+    import importlib.machinery
+    import importlib.util
+
+    if "train.training_loop" in sys.modules:
+        return sys.modules["train.training_loop"]
+    placeholder = None
+    if importlib.util.find_spec("wandb") is None:
+        placeholder = types.ModuleType("wandb")
+        placeholder.__spec__ = importlib.machinery.ModuleSpec("wandb", None)
+
+        def missing(name: str) -> Any:
+            raise ImportError("wandb is not installed: pip install wandb to use --train_platform_type WandBPlatform")
+
+        placeholder.__getattr__ = missing  # type: ignore[method-assign]
+        sys.modules["wandb"] = placeholder
+    try:
+        import train.training_loop as module
+    finally:
+        if placeholder is not None and sys.modules.get("wandb") is placeholder:
+            del sys.modules["wandb"]
+    return module
