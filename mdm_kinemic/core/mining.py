@@ -284,11 +284,14 @@ class MiningResult:
                 f"cosine {entry['score_min']:.3f}..{entry['score_max']:.3f} (mean {entry['score_mean']:.3f})"
             )
             lines.append("    prompts: " + " | ".join(entry["prompts"]))
-            lines.append(f"    {'rank':>4}  {'score':>6}  {'clip':<12} {'frames':<11} caption")
-            for p in entry["positives"][:rows]:
+            shown = entry["positives"][:rows]
+            # HumanML3D ids are 6 characters, converted corpora's up to ~40: size the column to them
+            clip_width = max([12, *(len(p["clip_id"]) for p in shown)])
+            lines.append(f"    {'rank':>4}  {'score':>6}  {'clip':<{clip_width}} {'frames':<11} caption")
+            for p in shown:
                 span = "all" if p["start_frame"] == p["end_frame"] == 0 else f"{p['start_frame']}-{p['end_frame']}"
                 text = p["text"] if len(p["text"]) <= width else p["text"][: width - 3] + "..."
-                lines.append(f"    {p['rank']:>4}  {p['score']:6.3f}  {p['clip_id']:<12} {span:<11} {text}")
+                lines.append(f"    {p['rank']:>4}  {p['score']:6.3f}  {p['clip_id']:<{clip_width}} {span:<11} {text}")
         return "\n".join(lines)
 
 

@@ -222,3 +222,12 @@ def test_sentence_encoder_ranks_side_kick_caption_above_sitting():
     ranked = [p.caption.text for p in result.positives[0]]
     assert ranked[0] == "a person kicks to the side with the right leg"
     assert ranked.index("a person kicks to the side with the right leg") < ranked.index("a person sits down")
+
+
+def test_table_columns_fit_long_clip_ids():
+    long_id = "dataset-2_kick-high_active_015"
+    corpus = [Caption(long_id, "kicks high", 10, 50), Caption("000005", "kicks back")]
+    table = mine_soft_positives(["kick"], corpus, TableEncoder(TABLE), MiningSettings(top_k=2)).table(rows=2)
+    header, first, second = table.splitlines()[-3:]
+    assert first.index("10-50") == second.index("all") == header.index("frames")
+    assert f"{long_id} 10-50" in first
