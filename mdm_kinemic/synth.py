@@ -21,6 +21,10 @@ Ids are ``synth_cCCC_NNNNN`` (run class, number within the class). A motion is f
 its three files exist; running the same command again keeps finished motions and draws the
 rest with their recorded seeds, which give the same motions (mdm/sampler.py: one generator per
 motion). A folder holding another run's manifest is refused.
+
+A plain text-to-motion MDM checkpoint (no "kinemic" section in its args.json) is sampled the
+same way from the prompt of each class of ``--target_data`` (``--prompt_template``), with
+guidance over the text alone: the paper's zero-shot row (mdm/prompt_model.py).
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from mdm_kinemic.core.mining import DEFAULT_PROMPT_TEMPLATE
 
 __all__ = ["SynthError", "SynthSettings", "fewshot_lengths", "main", "plan_motions", "synthesize"]
 
@@ -57,13 +63,18 @@ class SynthSettings:
     """What to synthesise and where (the sampler's own settings: mdm/sampler.py SamplerSettings)."""
 
     model_path: str = field(metadata={"help": "KineMIC checkpoint: SAVE/model%%09d.pt or the SAVE folder "
-                                              "(written by python -m mdm_kinemic.train_fewshot)"})
+                                              "(written by python -m mdm_kinemic.train_fewshot); or a plain "
+                                              "text-to-motion MDM, sampled zero-shot from the class prompts of "
+                                              "--target_data's classes (--prompt_template)"})
     out: str = field(metadata={"help": "output folder (HumanML3D layout); an unfinished run there is resumed"})
     per_class: int = field(default=383, metadata={
         "help": "motions per class (paper Sec. 5: 383 per class, 1149 for 3 classes)", "type": int})
     actions: tuple[str, ...] = field(default=(), metadata={
         "help": "classes to synthesise, by name (e.g. 'side kick') or index; default: every class",
         "nargs": "+"})
+    prompt_template: str = field(default=DEFAULT_PROMPT_TEMPLATE, metadata={
+        "help": "class prompt c^T of a plain MDM checkpoint, '{label}' = class name (paper Sec. 4); a KineMIC "
+                "checkpoint uses the prompts it was trained with"})
     seed: int = field(default=0, metadata={"help": "seed of the lengths and of every motion's noise", "type": int})
     target_data: str | None = field(default=None, metadata={
         "help": "the few-shot target data (HumanML3D layout), whose clips' lengths are drawn per class; "
@@ -269,6 +280,7 @@ def synthesize(settings: SynthSettings, sampling: Any, upstream: Any) -> Path:
         write_split,
     )
     from mdm_kinemic.data.labels import write_labels
+    from mdm_kinemic.mdm.prompt_model import is_kinemic_checkpoint, load_prompt_model
     from mdm_kinemic.mdm.sampler import (
         BatchedGuidance,
         GuidedSampler,
@@ -285,7 +297,8 @@ def synthesize(settings: SynthSettings, sampling: Any, upstream: Any) -> Path:
     from mdm_kinemic.mdm.upstream import import_upstream
 
     out = Path(os.path.abspath(os.path.expanduser(settings.out)))
-    info = read_student_info(settings.model_path)
+    kinemic = is_kinemic_checkpoint(settings.model_path)
+    info = read_student_info(settings.model_path) if kinemic else _prompt_info(settings)
     names = [a for a in settings.actions if not a.lstrip("-").isdigit()]
     indices = [int(a) for a in settings.actions if a.lstrip("-").isdigit()]
     classes = sorted(set(select_actions(info, names=names, indices=indices)))
@@ -341,8 +354,11 @@ def synthesize(settings: SynthSettings, sampling: Any, upstream: Any) -> Path:
     write_mean_std(out, mean, std)
     if todo:
         device = _device(settings.device)
-        loaded = load_student(info.model_path, mdm_root=root, clip_weights=upstream.clip_weights, device=device,
-                              merge_lora=settings.merge_lora)
+        if kinemic:
+            loaded = load_student(info.model_path, mdm_root=root, clip_weights=upstream.clip_weights, device=device,
+                                  merge_lora=settings.merge_lora)
+        else:
+            loaded = load_prompt_model(info, mdm_root=root, clip_weights=upstream.clip_weights, device=device)
         guided = BatchedGuidance(loaded.model, sampling.guidance_param)
         sampler = GuidedSampler(guided, respaced_diffusion(loaded.args, sampling.timestep_respacing),
                                 sampling.sampler, device)
@@ -378,6 +394,24 @@ def synthesize(settings: SynthSettings, sampling: Any, upstream: Any) -> Path:
         _write_grid(out, plan, classes, info.class_names, settings.grid, target_data, real_ids)
     logger.info("%s: %d motions of %d classes (statistics from %s)", out, len(plan), len(classes), stats_from)
     return out / MANIFEST
+
+
+def _prompt_info(settings: SynthSettings):
+    """StudentInfo of a plain MDM: the classes of --target_data with --prompt_template as c^T."""
+    from mdm_kinemic.data.labels import load_labelled
+    from mdm_kinemic.mdm.prompt_model import prompt_model_info
+
+    if not settings.target_data:
+        raise SynthError(
+            f"{settings.model_path} is a plain MDM checkpoint, which knows no action classes: pass --target_data "
+            "DIR (a labelled HumanML3D-layout folder) whose classes it is to sample from their prompts"
+        )
+    root = Path(os.path.abspath(os.path.expanduser(settings.target_data)))
+    try:
+        names = load_labelled(root, None, missing="skip").class_names
+    except (FileNotFoundError, ValueError) as err:
+        raise SynthError(f"cannot read the classes of {root}: {err}") from err
+    return prompt_model_info(settings.model_path, names, settings.prompt_template)
 
 
 def _probe(guided, sampler, text_embed, action, length: int, n: int) -> None:

@@ -1,0 +1,92 @@
+"""The zero-shot teacher: a plain MDM sampled per class from class prompts (mdm/prompt_model.py, synth)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+pytestmark = pytest.mark.upstream
+
+
+@pytest.fixture(scope="module")
+def plain(tiny_student):
+    from mdm_kinemic.mdm.prompt_model import load_prompt_model, prompt_model_info
+
+    info = prompt_model_info(tiny_student["base"], ["side kick", "wave"], "a person does a {label}.")
+    return load_prompt_model(info, clip_weights="random")
+
+
+def test_info_formats_the_prompt_of_each_class(tiny_student):
+    from mdm_kinemic.mdm.prompt_model import is_kinemic_checkpoint, prompt_model_info
+
+    info = prompt_model_info(tiny_student["base"].parent, ["side kick", "wave"], "a person does a {label}.")
+    assert info.class_prompts == ("a person does a side kick.", "a person does a wave.")
+    assert info.model_path == tiny_student["base"]
+    assert not is_kinemic_checkpoint(tiny_student["base"])
+    assert is_kinemic_checkpoint(tiny_student["kinemic"])
+
+
+@pytest.mark.parametrize(("which", "names", "template", "message"), [
+    ("kinemic", ["a"], "{label}", "is a KineMIC checkpoint"),
+    ("base", [], "{label}", "no classes"),
+    ("base", ["a"], "a person waves", "has no '{label}'"),
+])
+def test_info_refuses_what_it_cannot_sample(tiny_student, which, names, template, message):
+    from mdm_kinemic.mdm.prompt_model import prompt_model_info
+    from mdm_kinemic.mdm.student import SamplingInputError
+
+    with pytest.raises(SamplingInputError, match=message):
+        prompt_model_info(tiny_student[which], names, template)
+
+
+def test_a_dropped_text_row_is_upstreams_unconditional_pass(plain):
+    network = plain.model.network
+    x = torch.randn(2, 263, 1, 12)
+    t = torch.tensor([3, 7])
+    drop = torch.tensor([False, True])
+    with torch.no_grad():
+        got = plain.model(x, t, {"action": torch.tensor([1, 0]), "drop_text": drop})
+        prompts = plain.model.prompt_features()
+        no_mask = torch.ones((1, 1, 1, 1), dtype=torch.bool)
+        cond = network(x[:1], t[:1], {"text_embed": prompts[1:2][None], "mask": no_mask})
+        uncond = network(x[1:], t[1:], {"text_embed": prompts[0:1][None], "mask": no_mask, "uncond": True})
+    torch.testing.assert_close(got[:1], cond)
+    torch.testing.assert_close(got[1:], uncond)
+    assert not torch.allclose(cond, network(x[:1], t[:1], {"text_embed": prompts[0:1][None], "mask": no_mask}))
+
+
+def test_the_action_selects_its_class_prompt(plain):
+    x = torch.randn(1, 263, 1, 10)
+    t = torch.tensor([5])
+    with torch.no_grad():
+        by_action = plain.model(x, t, {"action": torch.tensor([[0]])})
+        by_text = plain.model(x, t, {"text": ["a person does a side kick."]})
+    torch.testing.assert_close(by_action, by_text)
+
+
+def test_synth_samples_a_plain_mdm_from_the_class_prompts(run_cli, tiny_student, tiny_targets, shared_data, tmp_path):
+    from mdm_kinemic.data.labels import load_labelled
+
+    out = tmp_path / "zero_shot"
+    result = run_cli(["-m", "mdm_kinemic.synth", "--model_path", str(tiny_student["base"]), "--per_class", "2",
+                      "--out", str(out), "--target_data", str(tiny_targets), "--norm_stats",
+                      str(shared_data / "humanml3d"), "--prompt_template", "a person {label}.",
+                      "--timestep_respacing", "2", "--no-progress"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    labelled = load_labelled(out, "train")
+    assert sorted(labelled.labels) == [0, 0, 1, 1, 2, 2]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["run"]["class_prompts"] == ["a person run on the spot.", "a person side kick.",
+                                                "a person stretch oneself."]
+    side_kick = next(m["id"] for m in manifest["samples"] if m["class"] == 1)
+    assert (out / "texts" / f"{side_kick}.txt").read_text().startswith("a person side kick.#")
+    assert all(m["length"] in (16, 30) for m in manifest["samples"] if m["class"] == 1)
+
+
+def test_synth_of_a_plain_mdm_needs_the_target_classes(run_cli, tiny_student, tmp_path):
+    result = run_cli(["-m", "mdm_kinemic.synth", "--model_path", str(tiny_student["base"]), "--out",
+                      str(tmp_path / "out")], cwd=tmp_path)
+    assert result.returncode == 2
+    assert "plain MDM checkpoint" in result.stderr and "--target_data" in result.stderr
