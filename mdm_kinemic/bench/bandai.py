@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
         elif f.name == "device":
             kwargs["choices"] = DEVICES
         else:
-            kwargs["type"] = int
+            kwargs["type"] = float if f.type == "float" else int
         g.add_argument(f"--{f.name}", **kwargs)
     p.add_argument("--workers", type=int, default=1, help="converter processes when --bandai_root is raw BVH")
     p.add_argument("--nice", type=int, default=10, help="niceness of the stage commands (0: none)")

@@ -12,17 +12,18 @@ fewshot    mdm_kinemic.train_fewshot --preset VARIANT, for every       OUT/fewsh
            Table 2 row (mdm_lora, base, base_dist, base_dww, full);    at >= fewshot_steps
            then mdm_kinemic.bench.mining_summary of the mining pool    OUT/results/mining.json
 synth      mdm_kinemic.synth per variant, and the teacher zero-shot    OUT/synth/NAME/manifest.json
-           from class prompts                                          and per_class x classes clips
+           from class prompts (mdm/prompt_model.py)                    and per_class x classes clips
 har        mdm_kinemic.har.evaluate per synthetic set (real only is    OUT/har/NAME/har_results.json
            trained in the same run); the ceiling trains on every
            real target clip outside the test set
 table      mdm_kinemic.har.results_table over the har results          OUT/results/table1.md/.json
 =========  ==========================================================  =============================
 
-Every command runs niced in a subprocess with its output in OUT/logs/STAGE-NAME.log; a stage
-whose outputs exist is skipped, so running the driver again resumes where it stopped. A
-command that exits non-zero stops the driver with the log's path (``keep_going`` runs the
-other stages whose inputs exist and reports every failure at the end).
+Every command runs niced in a subprocess with its output in OUT/logs/STAGE-NAME.log and its
+wall seconds in OUT/stage_seconds.json; a stage whose outputs exist is skipped, so running the
+driver again resumes where it stopped. A command that exits non-zero stops the driver with the
+log's path (``keep_going`` runs the other stages whose inputs exist and reports every failure
+at the end).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +64,8 @@ VARIANTS = {
 ZERO_SHOT = "zero_shot"
 CEILING = "ceiling"
 MODEL_FILE = re.compile(r"^model(\d+)\.pt$")
+#: wall seconds of every stage command, summed over resumed runs (the compute a run used)
+STAGE_SECONDS = "stage_seconds.json"
 
 
 class StageError(RuntimeError):
@@ -146,10 +150,12 @@ class Bench:
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
         log_path = logs / f"{name}.log"
         log.info("running %s (log: %s)", " ".join(argv), log_path)
+        started = time.perf_counter()
         with open(log_path, "a", encoding="utf-8") as f:
             f.write(f"$ {' '.join(argv)}\n")
             f.flush()
             code = subprocess.call(argv, stdout=f, stderr=subprocess.STDOUT, env=env)
+        self._record_seconds(name, time.perf_counter() - started)
         if code != 0:
             message = f"{name}: `python -m {module}` exited with {code}; see {log_path}"
             if not self.keep_going:
@@ -158,6 +164,15 @@ class Bench:
             self.failures.append(message)
             return False
         return True
+
+    def _record_seconds(self, name: str, seconds: float) -> None:
+        """Add a command's wall seconds to OUT/stage_seconds.json (summed over resumed runs)."""
+        from mdm_kinemic.atomic import atomic_write_text
+
+        path = self.out / STAGE_SECONDS
+        recorded = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        recorded[name] = round(recorded.get(name, 0.0) + seconds, 2)
+        atomic_write_text(path, json.dumps(recorded, indent=2) + "\n")
 
     def _device(self) -> str:
         return self.preset.device
@@ -174,14 +189,14 @@ class Bench:
         if self.teacher_done():
             return
         p = self.preset
-        # upstream trains whole epochs past num_steps and saves the last step anyway; a
-        # save_interval of num_steps keeps it from writing a checkpoint every few steps
+        # upstream trains whole epochs past num_steps and saves the last step anyway; four
+        # saves on the way leave a usable teacher (--teacher_steps N) when a run is cut short
         log_interval = max(1, p.teacher_steps // 20)
         args = [
             "train.train_mdm", "--save_dir", self.teacher_dir, "--data_dir", self.source, "--dataset", "humanml",
             "--text_encoder_type", p.text_encoder, "--arch", "trans_enc", "--latent_dim", p.teacher_latent_dim,
             "--layers", p.teacher_layers, "--diffusion_steps", p.diffusion_steps, "--batch_size", p.teacher_batch_size,
-            "--num_steps", p.teacher_steps, "--save_interval", p.teacher_steps, "--log_interval", log_interval,
+            "--num_steps", p.teacher_steps, "--save_interval", max(1, p.teacher_steps // 4), "--log_interval", log_interval,
             "--cond_mask_prob", "0.1", "--mask_frames", "--overwrite",
         ]
         if p.device == "cpu":
@@ -205,7 +220,8 @@ class Bench:
                 "--mdm_ckpt", teacher, "--save_dir", self.fewshot_dir(variant), "--target_data", self.target,
                 "--fewshot_split", FEWSHOT_ID, "--source_data", self.source, "--preset", variant,
                 "--templates", PROMPT_TEMPLATE,
-                "--mining_encoder", "minilm", "--num_steps", p.fewshot_steps, "--device", self._device(),
+                "--mining_encoder", "minilm", "--num_steps", p.fewshot_steps, "--lr", p.fewshot_lr,
+                "--device", self._device(),
                 "--save_interval", p.fewshot_steps, "--no-progress",
             ]
             self._run(f"fewshot-{variant}", "mdm_kinemic.train_fewshot", args)
@@ -236,6 +252,8 @@ class Bench:
                 "--target_data", self.target, "--fewshot_split", FEWSHOT_ID, "--device", self._device(),
                 "--grid", 3, "--no-progress",
             ]
+            if name == ZERO_SHOT:
+                args += ["--prompt_template", PROMPT_TEMPLATE]
             self._run(f"synth-{name}", "mdm_kinemic.synth", args)
 
     def har_done(self, name: str) -> bool:
@@ -245,6 +263,7 @@ class Bench:
         p = self.preset
         return [
             "--test", self.target, "--test_split", "test", "--seeds", p.har_seeds, "--epochs", p.har_epochs,
+            "--base_channels", p.har_base_channels, "--clip_len", p.har_clip_len,
             "--out", self.har_dir(name), "--device", self._device(),
         ]
 

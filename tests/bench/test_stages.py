@@ -117,3 +117,46 @@ def test_every_preset_field_has_cli_help():
     assert set(FIELD_HELP) == {f.name for f in fields(BenchPreset)}
     args = build_parser().parse_args(["--bandai_root", "x", "--out", "y", "--per_class", "9", "--device", "cuda"])
     assert (args.per_class, args.device, args.har_seeds, args.until) == (9, "cuda", None, "split")
+
+
+def test_learning_rate_is_a_positive_float_flag():
+    from mdm_kinemic.bench.bandai import build_parser
+
+    args = build_parser().parse_args(["--bandai_root", "x", "--out", "y", "--fewshot_lr", "3e-4"])
+    assert get_preset("cpu", fewshot_lr=args.fewshot_lr).fewshot_lr == pytest.approx(3e-4)
+    with pytest.raises(ValueError, match="BenchPreset.fewshot_lr must be a number > 0"):
+        BenchPreset(fewshot_lr=0.0)
+
+
+def test_stage_commands_carry_the_preset(bench, monkeypatch):
+    calls = {}
+    monkeypatch.setattr(bench, "_run", lambda name, module, args: calls.setdefault(name, [str(a) for a in args]) and True)
+    bench.teacher_dir.mkdir(parents=True)
+    (bench.teacher_dir / "model000000004.pt").touch()
+    bench.stage_fewshot()
+    for variant in VARIANTS:
+        bench.fewshot_dir(variant).mkdir(parents=True)
+        (bench.fewshot_dir(variant) / "model000000002.pt").touch()
+    bench.stage_synth()
+    bench.keep_going = True  # no synthetic sets exist: only the ceiling's har command runs
+    bench.stage_har()
+    p = bench.preset
+
+    def value(name: str, flag: str) -> str:
+        return calls[name][calls[name].index(flag) + 1]
+
+    assert float(value("fewshot-full", "--lr")) == p.fewshot_lr
+    assert value("fewshot-mdm_lora", "--preset") == "mdm_lora"
+    assert value(f"synth-{ZERO_SHOT}", "--prompt_template") == "a person {label}."
+    assert value(f"synth-{ZERO_SHOT}", "--model_path").endswith("model000000004.pt")
+    assert "--prompt_template" not in calls["synth-full"]
+    assert (int(value(f"har-{CEILING}", "--base_channels")), int(value(f"har-{CEILING}", "--clip_len"))) == (
+        p.har_base_channels, p.har_clip_len)
+
+
+def test_command_wall_seconds_add_up_over_resumed_runs(bench):
+    bench._run("probe", "mdm_kinemic.bench.presets", [])
+    assert "probe" in json.loads((bench.out / "stage_seconds.json").read_text())
+    bench._record_seconds("teacher", 1.25)
+    bench._record_seconds("teacher", 2.5)
+    assert json.loads((bench.out / "stage_seconds.json").read_text())["teacher"] == 3.75
