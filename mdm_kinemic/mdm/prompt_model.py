@@ -25,6 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from mdm_kinemic.mdm.student import (
+    ClassPromptModel,
     LoadedStudent,
     SamplingInputError,
     StudentInfo,
@@ -98,7 +99,7 @@ def prompt_model_info(
     return StudentInfo(path, names, prompts, {}, args_json)
 
 
-class PromptSamplingModel(nn.Module):
+class PromptSamplingModel(ClassPromptModel):
     """A plain text-to-motion MDM with the KineMIC student's sampling interface.
 
     ``forward(x, t, y)`` conditions each sample on ``y['text_embed']`` / ``y['text']`` where
@@ -111,29 +112,14 @@ class PromptSamplingModel(nn.Module):
         network: upstream MDM (or a subclass, e.g. the sentence-encoder MDM) with a text cond_mode.
         class_names, class_prompts: per class, in class-index order.
 
-    Attributes copied for upstream's scripts: njoints, nfeats, data_rep, translation, rot2xyz,
-    cond_mask_prob, latent_dim, encode_text, cond_mode; ``num_actions`` = len(class_names).
+    Attributes copied for upstream's scripts: those of ``ClassPromptModel`` and the network's
+    cond_mode; ``num_actions`` = len(class_names).
     """
 
     def __init__(self, network: nn.Module, class_names: Sequence[str], class_prompts: Sequence[str]) -> None:
-        super().__init__()
-        self.network = network
-        for name in ("njoints", "nfeats", "data_rep", "translation", "rot2xyz", "cond_mask_prob", "latent_dim",
-                     "cond_mode"):
-            setattr(self, name, getattr(network, name))
-        self.encode_text = network.encode_text
-        self.class_names = tuple(class_names)
-        self.class_prompts = tuple(class_prompts)
+        super().__init__(network, network, class_names, class_prompts)
+        self.cond_mode = network.cond_mode
         self.num_actions = len(self.class_names)
-        self._prompt_features: Tensor | None = None
-
-    def prompt_features(self) -> Tensor:
-        """Text features [C, D] of the class prompts (D = 512 for CLIP, 384 for MiniLM), encoded once."""
-        device = next(self.network.parameters()).device
-        if self._prompt_features is None or self._prompt_features.device != device:
-            with torch.no_grad():
-                self._prompt_features = self.encode_text(list(self.class_prompts))[0].float()
-        return self._prompt_features
 
     def forward(self, x: Tensor, timesteps: Tensor, y: dict[str, Any] | None = None) -> Tensor:
         """x0 prediction.
@@ -157,8 +143,7 @@ class PromptSamplingModel(nn.Module):
         elif y.get("text") is not None:
             text_embed = self.encode_text(list(y["text"]))
         elif y.get("action") is not None:
-            features = self.prompt_features()
-            text_embed = features[y["action"].reshape(bs, -1)[:, 0].long().to(features.device)][None]
+            text_embed = self.class_prompt_embed(y["action"], bs)
         else:
             raise ValueError("sampling a class prompt needs y['action'] (class indices), y['text'] or y['text_embed']")
         drop = y.get("drop_text")

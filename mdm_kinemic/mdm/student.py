@@ -29,6 +29,7 @@ from torch import Tensor, nn
 
 __all__ = [
     "DUAL_COND_MODE",
+    "ClassPromptModel",
     "KineMICSamplingModel",
     "LoadedStudent",
     "SamplingInputError",
@@ -238,7 +239,48 @@ def find_norm_stats(
     )
 
 
-class KineMICSamplingModel(nn.Module):
+class ClassPromptModel(nn.Module):
+    """A sampling network with its action classes and the text features of their prompts c^T.
+
+    The base of ``KineMICSamplingModel`` and of mdm/prompt_model.py ``PromptSamplingModel``.
+
+    Args:
+        network: the module the subclass calls.
+        base: the upstream MDM inside it, whose attributes upstream's scripts read (njoints,
+            nfeats, data_rep, translation, rot2xyz, cond_mask_prob, latent_dim) and whose
+            ``encode_text`` encodes the prompts.
+        class_names, class_prompts: per class, in class-index order.
+    """
+
+    _COPIED = ("njoints", "nfeats", "data_rep", "translation", "rot2xyz", "cond_mask_prob", "latent_dim")
+
+    def __init__(
+        self, network: nn.Module, base: nn.Module, class_names: Sequence[str], class_prompts: Sequence[str]
+    ) -> None:
+        super().__init__()
+        self.network = network
+        for name in self._COPIED:
+            setattr(self, name, getattr(base, name))
+        self.encode_text = base.encode_text
+        self.class_names = tuple(class_names)
+        self.class_prompts = tuple(class_prompts)
+        self._prompt_features: Tensor | None = None
+
+    def prompt_features(self) -> Tensor:
+        """Text features [C, D] of the class prompts (D = 512 for CLIP), encoded once."""
+        device = next(self.network.parameters()).device
+        if self._prompt_features is None or self._prompt_features.device != device:
+            with torch.no_grad():
+                self._prompt_features = self.encode_text(list(self.class_prompts))[0].float()
+        return self._prompt_features
+
+    def class_prompt_embed(self, action: Tensor, batch: int) -> Tensor:
+        """Tensor [1, B, D]: the prompt features of each sample's class (action: [B] or [B, 1])."""
+        features = self.prompt_features()
+        return features[action.reshape(batch, -1)[:, 0].long().to(features.device)][None]
+
+
+class KineMICSamplingModel(ClassPromptModel):
     """The KineMIC student with upstream MDM's model interface, for sampling.
 
     ``forward(x, t, y)`` conditions every sample on its action (``y['action']``) and on a text:
@@ -255,25 +297,10 @@ class KineMICSamplingModel(nn.Module):
     """
 
     def __init__(self, network: nn.Module, class_names: Sequence[str], class_prompts: Sequence[str]) -> None:
-        super().__init__()
-        self.network = network
         base = network.get_base_model() if hasattr(network, "get_base_model") else network
-        for name in ("njoints", "nfeats", "data_rep", "translation", "rot2xyz", "cond_mask_prob",
-                     "num_actions", "latent_dim"):
-            setattr(self, name, getattr(base, name))
+        super().__init__(network, base, class_names, class_prompts)
+        self.num_actions = base.num_actions
         self.cond_mode = DUAL_COND_MODE
-        self.encode_text = base.encode_text
-        self.class_names = tuple(class_names)
-        self.class_prompts = tuple(class_prompts)
-        self._prompt_features: Tensor | None = None
-
-    def prompt_features(self) -> Tensor:
-        """CLIP features [C, 512] of the class prompts, encoded once."""
-        device = next(self.network.parameters()).device
-        if self._prompt_features is None or self._prompt_features.device != device:
-            with torch.no_grad():
-                self._prompt_features = self.encode_text(list(self.class_prompts))[0].float()
-        return self._prompt_features
 
     def forward(self, x: Tensor, timesteps: Tensor, y: dict[str, Any] | None = None) -> Tensor:
         """x0 prediction.
@@ -294,17 +321,17 @@ class KineMICSamplingModel(nn.Module):
         if y.get("action") is None:
             raise ValueError("a KineMIC student samples actions: y['action'] (class indices) is required")
         if y.get("text_embed") is None and y.get("text") is None:
-            action = y["action"].reshape(x.shape[0], -1)[:, 0].long()
-            y = dict(y, text_embed=self.prompt_features()[action.to(self.prompt_features().device)][None])
+            y = dict(y, text_embed=self.class_prompt_embed(y["action"], x.shape[0]))
         return self.network(x, timesteps, y)
 
 
 @dataclass
 class LoadedStudent:
-    """What ``load_student`` returns: ``model`` (KineMICSamplingModel, eval mode), ``diffusion``
-    (upstream's, for the base checkpoint's args), ``args`` (upstream flags of the base), ``info``."""
+    """What ``load_student`` returns: ``model`` (KineMICSamplingModel, or mdm/prompt_model.py's
+    PromptSamplingModel for a plain MDM; eval mode), ``diffusion`` (upstream's, for the base
+    checkpoint's args), ``args`` (upstream flags of the base), ``info``."""
 
-    model: KineMICSamplingModel
+    model: ClassPromptModel
     diffusion: Any
     args: Any
     info: StudentInfo
