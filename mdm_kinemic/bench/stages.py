@@ -16,7 +16,8 @@ synth      mdm_kinemic.synth per variant, and the teacher zero-shot    OUT/synth
 har        mdm_kinemic.har.evaluate per synthetic set (real only is    OUT/har/NAME/har_results.json
            trained in the same run); the ceiling trains on every
            real target clip outside the test set
-table      mdm_kinemic.har.results_table over the har results          OUT/results/table1.md/.json
+table      mdm_kinemic.har.results_table over the har results: the     OUT/results/table1.md/.json,
+           paper's Table 1 rows and its Table 2 (ablation) rows        table2.md/.json
 =========  ==========================================================  =============================
 
 Every command runs niced in a subprocess with its output in OUT/logs/STAGE-NAME.log and its
@@ -63,6 +64,9 @@ VARIANTS = {
 }
 ZERO_SHOT = "zero_shot"
 CEILING = "ceiling"
+#: the synthetic sets of each results table, in the paper's row order (real only and the
+#: ceiling are added to table1)
+TABLES = {"table1": (ZERO_SHOT, "mdm_lora", "full"), "table2": ("base", "base_dist", "base_dww", "full")}
 MODEL_FILE = re.compile(r"^model(\d+)\.pt$")
 #: wall seconds of every stage command, summed over resumed runs (the compute a run used)
 STAGE_SECONDS = "stage_seconds.json"
@@ -283,26 +287,36 @@ class Bench:
                 "--gen_metrics", "action2motion", "--recogniser_train", self.target,
                 "--recogniser_train_split", "train", *self._har_args(name)])
 
-    def table_rows(self) -> list[str]:
-        """results_table --row values for the har results present, in the paper's order."""
-        rows = []
-        names = [(ZERO_SHOT, "MDM zero-shot (teacher)"), *VARIANTS.items()]
-        present = [(n, label) for n, label in names if self.har_done(n)]
-        if present:
-            rows.append(f"real only={self.har_dir(present[0][0]) / 'har_results.json'}:real_only")
-        rows += [f"{label}={self.har_dir(n) / 'har_results.json'}" for n, label in present]
-        if self.har_done(CEILING):
+    def table_rows(self, table: str = "table1") -> list[str]:
+        """results_table --row values of one table for the har results present, in the paper's order.
+
+        table1 (the paper's Table 1): real only, the zero-shot teacher, MDM + LoRA, KineMIC Full
+        and the ceiling; table2 (its Table 2, the ablation): Base, + L_dist, + dww, Full.
+
+        Raises:
+            ValueError: another table name.
+        """
+        if table not in TABLES:
+            raise ValueError(f"unknown table {table!r}; choose from {', '.join(TABLES)}")
+        labels = {ZERO_SHOT: "MDM zero-shot (teacher)", **VARIANTS}
+        present = [n for n in TABLES[table] if self.har_done(n)]
+        rows = [f"{labels[n]}={self.har_dir(n) / 'har_results.json'}" for n in present]
+        if table == "table1" and present:
+            rows.insert(0, f"real only={self.har_dir(present[0]) / 'har_results.json'}:real_only")
+        if table == "table1" and self.har_done(CEILING):
             rows.append(f"real target data in full (ceiling)={self.har_dir(CEILING) / 'har_results.json'}:real_only")
         return rows
 
     def stage_table(self) -> None:
-        rows = self.table_rows()
-        if not rows:
+        tables = {name: self.table_rows(name) for name in TABLES}
+        if not any(tables.values()):
             self._fail("table: no har results yet; run the har stage first")
             return
         self.table_base.parent.mkdir(parents=True, exist_ok=True)
-        self._run("table", "mdm_kinemic.har.results_table",
-                  [a for r in rows for a in ("--row", r)] + ["--out", self.table_base])
+        for name, rows in tables.items():
+            if rows:
+                self._run(name, "mdm_kinemic.har.results_table",
+                          [a for r in rows for a in ("--row", r)] + ["--out", self.table_base.with_name(name)])
 
     def _fail(self, message: str) -> None:
         if not self.keep_going:

@@ -74,7 +74,7 @@ def test_unknown_stage_is_refused(bench):
 
 def test_table_rows_follow_the_papers_order_and_skip_missing_runs(bench):
     assert bench.table_rows() == []
-    for name in (CEILING, "full", ZERO_SHOT):
+    for name in (CEILING, "full", ZERO_SHOT, "base_dww"):
         bench.har_dir(name).mkdir(parents=True)
         (bench.har_dir(name) / "har_results.json").write_text("{}")
     har = bench.out / "har"
@@ -84,6 +84,12 @@ def test_table_rows_follow_the_papers_order_and_skip_missing_runs(bench):
         f"KineMIC Full={har / 'full' / 'har_results.json'}",
         f"real target data in full (ceiling)={har / CEILING / 'har_results.json'}:real_only",
     ]
+    assert bench.table_rows("table2") == [
+        f"+ dww={har / 'base_dww' / 'har_results.json'}",
+        f"KineMIC Full={har / 'full' / 'har_results.json'}",
+    ]
+    with pytest.raises(ValueError, match="unknown table 'table3'"):
+        bench.table_rows("table3")
 
 
 def test_synth_is_done_only_with_every_clip(bench):
