@@ -158,6 +158,29 @@ def upstream_default_args() -> argparse.Namespace:
     return parser.parse_args([])
 
 
+def read_args_json(ckpt_path: str | os.PathLike) -> dict:
+    """The args.json beside a checkpoint file, as written (upstream's flags; KineMIC
+    checkpoints add their "kinemic" section).
+
+    Raises:
+        CheckpointError: args.json missing, not JSON, or not a JSON object.
+    """
+    path = args_path_for(ckpt_path)
+    if not path.is_file():
+        raise CheckpointError(
+            f"{path} is missing: a checkpoint ({Path(ckpt_path).name}) needs the args.json it "
+            f"was trained with beside it. Fix: copy that args.json (it is in the released zip, or in the "
+            f"training --save_dir) into {path.parent}."
+        )
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"{path} is not readable JSON ({err}). Fix: restore the args.json saved with the checkpoint.") from err
+    if not isinstance(saved, dict):
+        raise CheckpointError(f"{path} holds a JSON {type(saved).__name__}, not an object of training flags.")
+    return saved
+
+
 def read_checkpoint_args(ckpt_path: str | os.PathLike) -> argparse.Namespace:
     """Read the args.json beside a checkpoint into upstream's flag namespace.
 
@@ -177,18 +200,7 @@ def read_checkpoint_args(ckpt_path: str | os.PathLike) -> argparse.Namespace:
     from utils.parser_util import apply_rules
 
     path = args_path_for(ckpt_path)
-    if not path.is_file():
-        raise CheckpointError(
-            f"{path} is missing: an upstream MDM checkpoint ({Path(ckpt_path).name}) needs the args.json it "
-            f"was trained with beside it. Fix: copy that args.json (it is in the released zip, or in the "
-            f"training --save_dir) into {path.parent}."
-        )
-    try:
-        saved = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise CheckpointError(f"{path} is not readable JSON ({err}). Fix: restore the args.json saved with the checkpoint.") from err
-    if not isinstance(saved, dict):
-        raise CheckpointError(f"{path} holds a JSON {type(saved).__name__}, not an object of training flags.")
+    saved = read_args_json(ckpt_path)
     args = upstream_default_args()
     for key, value in saved.items():
         setattr(args, key, value)

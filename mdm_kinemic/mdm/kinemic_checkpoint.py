@@ -116,7 +116,7 @@ def start_from_base(
             args.json missing or with an unknown arch, feature width mismatch.
         ValueError: the checkpoint is not a text-conditioned trans_enc MDM.
     """
-    from mdm_kinemic.mdm.checkpoint import args_path_for, load_upstream_checkpoint
+    from mdm_kinemic.mdm.checkpoint import load_upstream_checkpoint, read_args_json
 
     loaded = load_upstream_checkpoint(
         mdm_ckpt,
@@ -131,7 +131,7 @@ def start_from_base(
         allow_missing=(_ACTION_PREFIX,),
     )
     base_path = Path(loaded.args.model_path)
-    base_args = json.loads(args_path_for(base_path).read_text())
+    base_args = read_args_json(base_path)
     base_args.pop(KINEMIC_SECTION, None)
     base = BaseCheckpoint(
         path=str(base_path),
@@ -212,17 +212,22 @@ def save_kinemic_checkpoint(
     return path
 
 
-def _resolve_model_file(model_path: str | os.PathLike) -> Path:
+def resolve_model_file(model_path: str | os.PathLike) -> Path:
+    """A model file from a file or a checkpoint folder (its latest model*.pt), absolute.
+
+    Raises:
+        FileNotFoundError: no such file, or a folder without model*.pt.
+    """
     from mdm_kinemic.mdm.checkpoint import latest_model_file
 
     path = Path(os.path.abspath(os.path.expanduser(os.fspath(model_path))))
     if path.is_dir():
         found = latest_model_file(path)
         if found is None:
-            raise FileNotFoundError(f"KineMIC checkpoint folder {path} holds no model*.pt; pass a model%09d.pt file")
+            raise FileNotFoundError(f"checkpoint folder {path} holds no model*.pt; pass a model%09d.pt file or its folder")
         return found
     if not path.is_file():
-        raise FileNotFoundError(f"KineMIC checkpoint {path} does not exist; pass SAVE/model%09d.pt of a KineMIC run")
+        raise FileNotFoundError(f"checkpoint {path} does not exist; pass SAVE/model%09d.pt or the SAVE folder")
     return path
 
 
@@ -232,17 +237,14 @@ def read_kinemic_args(model_path: str | os.PathLike) -> dict[str, Any]:
     Raises:
         KineMICCheckpointError: args.json missing, unreadable, or without a kinemic section.
     """
-    path = Path(model_path).parent / "args.json"
-    if not path.is_file():
-        raise KineMICCheckpointError(
-            f"{path} is missing: a KineMIC checkpoint folder needs the args.json written with "
-            f"{Path(model_path).name}. Fix: restore it from the training folder."
-        )
+    from mdm_kinemic.mdm.checkpoint import CheckpointError, args_path_for, read_args_json
+
+    path = args_path_for(model_path)
     try:
-        args = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise KineMICCheckpointError(f"{path} is not readable JSON ({err}); restore it from the training folder") from err
-    if not isinstance(args, dict) or not isinstance(args.get(KINEMIC_SECTION), dict):
+        args = read_args_json(model_path)
+    except CheckpointError as err:
+        raise KineMICCheckpointError(str(err)) from err
+    if not isinstance(args.get(KINEMIC_SECTION), dict):
         raise KineMICCheckpointError(
             f"{path} has no '{KINEMIC_SECTION}' section: {Path(model_path).name} is not a KineMIC checkpoint. "
             "An upstream MDM checkpoint is passed as --mdm_ckpt instead."
@@ -296,7 +298,7 @@ def load_kinemic_checkpoint(
             file; num_actions mismatch (the caller's, args.json's and the stored embedding's);
             base checkpoint with another sha256; an extra module missing from the file.
     """
-    path = _resolve_model_file(model_path)
+    path = resolve_model_file(model_path)
     args_json = read_kinemic_args(path)
     section = args_json[KINEMIC_SECTION]
     settings = KineMICModelSettings.from_json(section)

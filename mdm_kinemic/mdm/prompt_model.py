@@ -15,7 +15,6 @@ a checkpoint the sampling interface of a KineMIC student (mdm/student.py), so th
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,18 +35,12 @@ __all__ = ["PromptSamplingModel", "is_kinemic_checkpoint", "load_prompt_model", 
 
 
 def _args_json(model_file: Path) -> dict[str, Any]:
-    path = model_file.parent / "args.json"
+    from mdm_kinemic.mdm.checkpoint import CheckpointError, read_args_json
+
     try:
-        saved = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as err:
-        raise SamplingInputError(
-            f"{path} is missing: a checkpoint needs the args.json it was trained with beside it; restore it"
-        ) from err
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise SamplingInputError(f"{path} is not readable JSON ({err}); restore the args.json saved with the model") from err
-    if not isinstance(saved, dict):
-        raise SamplingInputError(f"{path} holds no JSON object of training flags; restore the args.json saved with the model")
-    return saved
+        return read_args_json(model_file)
+    except CheckpointError as err:
+        raise SamplingInputError(str(err)) from err
 
 
 def is_kinemic_checkpoint(model_path: str | os.PathLike) -> bool:

@@ -78,22 +78,17 @@ class StudentInfo:
 
 
 def resolve_model_file(model_path: str | os.PathLike) -> Path:
-    """A KineMIC model file from a file or a checkpoint folder (its latest model*.pt).
+    """A model file from a file or a checkpoint folder (its latest model*.pt), for --model_path.
 
     Raises:
         SamplingInputError: no such file, or a folder without model*.pt.
     """
-    from mdm_kinemic.mdm.checkpoint import latest_model_file
+    from mdm_kinemic.mdm.kinemic_checkpoint import resolve_model_file as resolve
 
-    path = Path(os.path.abspath(os.path.expanduser(os.fspath(model_path))))
-    if path.is_dir():
-        found = latest_model_file(path)
-        if found is None:
-            raise SamplingInputError(f"--model_path {path} holds no model*.pt: pass a KineMIC checkpoint folder or file")
-        return found
-    if not path.is_file():
-        raise SamplingInputError(f"--model_path {path} does not exist: pass SAVE/model%09d.pt of a KineMIC run")
-    return path
+    try:
+        return resolve(model_path)
+    except FileNotFoundError as err:
+        raise SamplingInputError(f"--model_path: {err}") from err
 
 
 def read_student_info(model_path: str | os.PathLike) -> StudentInfo:
