@@ -27,18 +27,18 @@ import torch
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from mdm_kinemic.mdm.checkpoint import (
-    build_upstream_model,
+from mdm_kinemic.mdm.checkpoints.random_checkpoint import (
+    RandomCheckpointSettings,
+    make_random_checkpoint,
+)
+from mdm_kinemic.mdm.checkpoints.upstream_checkpoint import (
     load_weights,
     read_checkpoint_args,
     read_state_dict,
     resolve_checkpoint,
 )
-from mdm_kinemic.mdm.random_checkpoint import (
-    RandomCheckpointSettings,
-    make_random_checkpoint,
-)
-from mdm_kinemic.mdm.upstream import import_upstream
+from mdm_kinemic.mdm.model.build import build_upstream_model
+from mdm_kinemic.mdm.upstream.locate import import_upstream
 
 FRAMES = 196
 CAPTION = "a person walks forward, turns around and sits down."
@@ -100,7 +100,7 @@ def cold_run(ckpt_dir: Path, clip_weights: str, device: str) -> float:
     """Seconds for a fresh interpreter to import, load and run the first forward."""
     code = (
         f"import sys, torch; sys.path.insert(0, {str(REPO_ROOT)!r})\n"
-        "from mdm_kinemic.mdm.checkpoint import load_upstream_checkpoint\n"
+        "from mdm_kinemic.mdm.checkpoints.upstream_checkpoint import load_upstream_checkpoint\n"
         f"m = load_upstream_checkpoint({str(ckpt_dir)!r}, clip_weights={clip_weights!r}, device={device!r}).model\n"
         f"x = torch.randn(1, 263, 1, {FRAMES}, device={device!r})\n"
         f"y = {{'text': [{CAPTION!r}], 'mask': torch.ones(1, 1, 1, {FRAMES}, dtype=torch.bool, device={device!r})}}\n"

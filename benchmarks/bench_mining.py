@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
-import os
 import tempfile
 import time
 import warnings
 import zlib
 from pathlib import Path
+
+from _timing import write_json
 
 import torch
 
@@ -205,11 +205,7 @@ def main() -> dict:
         f"{args.encoder:<28} {report['captions']:>9} {report['first_run_s']:>9.2f} {report['cached_run_s']:>9.3f} "
         f"{report['speedup']:>8.1f}x {report['cache_mb']:>9.1f}"
     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_path = tempfile.mkstemp(dir=args.out.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        json.dump(report, handle, indent=1)
-    os.replace(tmp_path, args.out)
+    write_json(report, args.out, indent=1)
     return report
 
 

@@ -41,17 +41,17 @@ def make_student(work: Path, steps: int, layers: int, latent_dim: int) -> Path:
     import numpy as np
     import torch
 
-    from mdm_kinemic.mdm.kinemic_checkpoint import (
+    from mdm_kinemic.mdm.checkpoints.kinemic_checkpoint import (
         save_kinemic_checkpoint,
         start_from_base,
     )
-    from mdm_kinemic.mdm.kinemic_mdm import KineMICModelSettings
-    from mdm_kinemic.mdm.lora import LoraSettings
-    from mdm_kinemic.mdm.random_checkpoint import (
+    from mdm_kinemic.mdm.checkpoints.random_checkpoint import (
         RandomCheckpointSettings,
         make_random_checkpoint,
     )
-    from mdm_kinemic.mdm.upstream import import_upstream
+    from mdm_kinemic.mdm.model.kinemic_mdm import KineMICModelSettings
+    from mdm_kinemic.mdm.model.lora import LoraSettings
+    from mdm_kinemic.mdm.upstream.locate import import_upstream
 
     import_upstream(clip_weights="random")
     base = make_random_checkpoint(RandomCheckpointSettings(out=str(work / "base"), layers=layers, latent_dim=latent_dim))
@@ -115,12 +115,12 @@ def sampler_overhead(model_path: Path, motions: int, frames: int, device: str, s
     the fastest of each counts (other load on the machine only ever adds time)."""
     import torch
 
-    from mdm_kinemic.mdm.sampler import (
+    from mdm_kinemic.mdm.sampling.sampler import (
         BatchedGuidance,
         GuidedSampler,
         respaced_diffusion,
     )
-    from mdm_kinemic.mdm.student import load_student
+    from mdm_kinemic.mdm.sampling.student import load_student
 
     loaded = load_student(model_path, clip_weights="random", device=device)
     model = loaded.model
@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         routes = {
             "upstream_generate": timed_process(
                 [sys.executable, "-m", "sample.generate", *generate, "--output_dir", str(work / "g1")], patched,
-                dict(env, MDM_MODEL_PLUGINS="mdm_kinemic.mdm.plugin:PLUGIN")),
+                dict(env, MDM_MODEL_PLUGINS="mdm_kinemic.mdm.sampling.plugin:PLUGIN")),
             "runner_generate": timed_process(
                 [sys.executable, "-m", "mdm_kinemic.run", "sample.generate", *generate, "--output_dir",
                  str(work / "g2")], work, env),

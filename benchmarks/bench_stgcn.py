@@ -14,15 +14,14 @@ content).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import platform
 import sys
-import tempfile
 import time
 from dataclasses import replace
-from pathlib import Path
+
+from _timing import write_json
 
 import numpy as np
 import torch
@@ -155,12 +154,7 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"  {name:<72}{value:>12.1f} s{value / 3600:>9.2f} h")
     for name, value in result["ratios"].items():
         print(f"  ratio {name:<66}{value:>12.3f}")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(result, fh, indent=2)
-    os.replace(tmp, out)
+    out = write_json(result, args.out)
     print(f"wrote {out}")
     return result
 

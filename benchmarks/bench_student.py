@@ -29,45 +29,30 @@ import json
 import os
 import platform
 import statistics
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
+from _timing import REPO_ROOT, timed
 
 from mdm_kinemic.core.denoiser import Condition
-from mdm_kinemic.mdm.checkpoint import build_upstream_model, read_checkpoint_args
-from mdm_kinemic.mdm.kinemic_mdm import (
+from mdm_kinemic.mdm.checkpoints.random_checkpoint import (
+    RandomCheckpointSettings,
+    make_random_checkpoint,
+)
+from mdm_kinemic.mdm.checkpoints.upstream_checkpoint import read_checkpoint_args
+from mdm_kinemic.mdm.model.build import build_upstream_model
+from mdm_kinemic.mdm.model.kinemic_mdm import (
     DualStreamMDM,
     KineMICModelSettings,
     build_kinemic_mdm,
 )
-from mdm_kinemic.mdm.lora import LoraSettings
-from mdm_kinemic.mdm.random_checkpoint import (
-    RandomCheckpointSettings,
-    make_random_checkpoint,
-)
-from mdm_kinemic.mdm.upstream import import_upstream
+from mdm_kinemic.mdm.model.lora import LoraSettings
+from mdm_kinemic.mdm.upstream.locate import import_upstream
 
 GOAL_RATIO = 1.15
 NUM_ACTIONS = 3
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _timed(step, device: torch.device) -> float:
-    _sync(device)
-    start = time.perf_counter()
-    step()
-    _sync(device)
-    return time.perf_counter() - start
 
 
 def main() -> dict:
@@ -140,10 +125,10 @@ def main() -> dict:
     steps = {"plain": plain_step, **{name: student_step(m) for name, m in students.items()}}
     times: dict[str, list[float]] = {name: [] for name in steps}
     for step in steps.values():
-        _timed(step, device)
+        timed(step, device)
     for _ in range(args.iters):
         for name, step in steps.items():
-            times[name].append(_timed(step, device))
+            times[name].append(timed(step, device))
 
     medians = {name: statistics.median(v) for name, v in times.items()}
     ratio = medians["student"] / medians["plain"]

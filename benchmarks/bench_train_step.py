@@ -4,7 +4,7 @@
         [--classes 3 --shots 10] [--target_frames 64] [--prior_frames 196] [--device cpu]
 
 humanml_trans_enc_512's architecture (trans_enc, 8 layers, latent 512; random weights from
-mdm_kinemic.mdm.random_checkpoint, random CLIP), LoRA rank 16 on all layers, B = classes x shots
+mdm_kinemic.mdm.checkpoints.random_checkpoint, random CLIP), LoRA rank 16 on all layers, B = classes x shots
 pairs: targets of 40..target_frames frames, priors of prior_frames/2..prior_frames frames. One
 optimizer step each of:
 
@@ -37,47 +37,27 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
+from _timing import REPO_ROOT, proc_status_mib, timed
 
 from mdm_kinemic.core.denoiser import Condition, frame_mask_from_lengths  # noqa: E402
 from mdm_kinemic.core.losses import reconstruction_loss, window_distillation_loss  # noqa: E402
 from mdm_kinemic.core.mic import MICModule  # noqa: E402
 from mdm_kinemic.core.objective import KineMICBatch, KineMICObjective, ObjectiveSettings  # noqa: E402
-from mdm_kinemic.mdm.kinemic_checkpoint import start_from_base  # noqa: E402
-from mdm_kinemic.mdm.kinemic_mdm import KineMICModelSettings  # noqa: E402
-from mdm_kinemic.mdm.lora import LoraSettings  # noqa: E402
-from mdm_kinemic.mdm.random_checkpoint import RandomCheckpointSettings, make_random_checkpoint  # noqa: E402
-from mdm_kinemic.mdm.upstream import import_upstream  # noqa: E402
+from mdm_kinemic.mdm.checkpoints.kinemic_checkpoint import start_from_base  # noqa: E402
+from mdm_kinemic.mdm.checkpoints.random_checkpoint import (  # noqa: E402
+    RandomCheckpointSettings,
+    make_random_checkpoint,
+)
+from mdm_kinemic.mdm.model.kinemic_mdm import KineMICModelSettings  # noqa: E402
+from mdm_kinemic.mdm.model.lora import LoraSettings  # noqa: E402
+from mdm_kinemic.mdm.upstream.locate import import_upstream  # noqa: E402
 
 GOAL_RATIO = 1.10
 VARIANTS = ("a", "b", "c1", "c2", "c3", "c4", "m")
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _timed(step, device: torch.device) -> float:
-    _sync(device)
-    start = time.perf_counter()
-    step()
-    _sync(device)
-    return time.perf_counter() - start
-
-
-def _proc_status(key: str) -> float:
-    """A /proc/self/status memory field in MiB (Linux)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1]) / 1024
-    raise KeyError(key)
 
 
 def build(args: argparse.Namespace) -> dict:
@@ -192,13 +172,13 @@ def measure_memory(args: argparse.Namespace) -> None:
     """Child process: peak RSS (and CUDA memory) of two steps of one variant, printed as JSON."""
     built = build(args)
     device, step = built["device"], built["steps"][args.measure_memory]
-    setup_rss = _proc_status("VmRSS")
+    setup_rss = proc_status_mib("VmRSS")
     Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM, the peak RSS, to the current RSS
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     for _ in range(2):
         step()
-    out = {"setup_rss_mib": setup_rss, "peak_rss_mib": _proc_status("VmHWM")}
+    out = {"setup_rss_mib": setup_rss, "peak_rss_mib": proc_status_mib("VmHWM")}
     if device.type == "cuda":
         out["peak_cuda_mib"] = torch.cuda.max_memory_allocated(device) / 2**20
     print(json.dumps(out))
@@ -230,7 +210,7 @@ def main() -> dict:
     times: dict[str, list[float]] = {v: [] for v in VARIANTS}
     for round_ in range(args.rounds + 1):
         for variant in VARIANTS:
-            elapsed = _timed(steps[variant], device)
+            elapsed = timed(steps[variant], device)
             if round_:
                 times[variant].append(elapsed)
     median = {v: statistics.median(times[v]) for v in VARIANTS}

@@ -13,11 +13,10 @@ The cost ratio is measured in the same run (goal: < 1 %). Times are the minimum 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import tempfile
 import time
 from pathlib import Path
+
+from _timing import write_json
 
 import torch
 from torch import nn
@@ -108,11 +107,7 @@ def main() -> dict:
         f"{batch:>4} {frames:>5} {report['denoiser_forward_ms']:>11.1f} {report['window_mining_ms']:>10.3f} "
         f"{report['ratio_percent']:>8.3f}"
     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_path = tempfile.mkstemp(dir=args.out.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        json.dump(report, handle, indent=1)
-    os.replace(tmp_path, args.out)
+    write_json(report, args.out, indent=1)
     return report
 
 

@@ -7,7 +7,7 @@ The KineMIC checkpoint folder holds only adapters, the action embedding and the 
 export rebuilds the student from its base checkpoint, folds the adapters into the base weights
 (peft ``merge_and_unload``) and writes ``{"format", "model", "args"}``: a KineMICMDM state dict
 (no CLIP, as upstream checkpoints) and the base args.json with the kinemic section. Read it with
-``mdm_kinemic.mdm.kinemic_checkpoint.load_exported``; upstream's ``load_saved_model`` also reads
+``mdm_kinemic.mdm.checkpoints.kinemic_checkpoint.load_exported``; upstream's ``load_saved_model`` also reads
 its "model" key into a KineMICMDM.
 """
 
@@ -18,7 +18,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 
-from mdm_kinemic.mdm.options import UpstreamSettings, add_upstream_options
+from mdm_kinemic.mdm.upstream.options import UpstreamSettings, add_upstream_options
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         upstream = UpstreamSettings.from_args(args)
     except ValueError as err:
         parser.error(str(err))
-    from mdm_kinemic.mdm.kinemic_checkpoint import (
+    from mdm_kinemic.mdm.checkpoints.kinemic_checkpoint import (
         export_standalone,
         load_kinemic_checkpoint,
     )

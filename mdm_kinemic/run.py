@@ -8,10 +8,10 @@
 
 The first argument names the upstream script module; the rest are its own arguments plus the
 plugin's (``--kinemic``, ``--action_index``, ``--timestep_respacing``, ``--norm_stats``) and this
-runner's ``--mdm_root`` / ``--clip_weights`` (mdm/options.py). Paths are made absolute here, then
+runner's ``--mdm_root`` / ``--clip_weights`` (mdm/upstream/options.py). Paths are made absolute here, then
 the script runs from upstream's root as upstream expects (``python -m SCRIPT`` there), with
-upstream importable without a clone of OpenAI's clip or the SMPL files (mdm/upstream.py) and the
-hooks of mdm/hooks.py in place; on an upstream with patches/0001 applied, the patch's own plugin
+upstream importable without a clone of OpenAI's clip or the SMPL files (mdm/upstream/locate.py) and the
+hooks of mdm/sampling/hooks.py in place; on an upstream with patches/0001 applied, the patch's own plugin
 hook is used instead. Outputs are upstream's (generate.py: results.npy, .txt and mp4s).
 """
 
@@ -43,7 +43,7 @@ def absolute_paths(argv: Sequence[str], cwd: str | None = None) -> list[str]:
     """``argv`` with the values of PATH_FLAGS made absolute against ``cwd`` (default: the current
     directory), in both ``--flag value`` and ``--flag=value`` forms; empty values are kept. A
     ``--model_path`` folder becomes its latest model*.pt (upstream reads args.json beside the file)."""
-    from mdm_kinemic.mdm.checkpoint import latest_model_file
+    from mdm_kinemic.mdm.checkpoints.upstream_checkpoint import latest_model_file
 
     cwd = os.getcwd() if cwd is None else cwd
 
@@ -74,7 +74,7 @@ def absolute_paths(argv: Sequence[str], cwd: str | None = None) -> list[str]:
 
 
 def _runner_parser() -> argparse.ArgumentParser:
-    from mdm_kinemic.mdm.options import add_upstream_options
+    from mdm_kinemic.mdm.upstream.options import add_upstream_options
 
     scripts = "\n".join(f"  {name:20s} {what}" for name, what in SCRIPTS.items())
     parser = argparse.ArgumentParser(
@@ -91,7 +91,7 @@ def _runner_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit status (2 for a bad request)."""
-    from mdm_kinemic.mdm.options import UpstreamSettings
+    from mdm_kinemic.mdm.upstream.options import UpstreamSettings
 
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = _runner_parser()
@@ -112,31 +112,31 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(script: str, script_argv: list[str], upstream) -> int:
-    from mdm_kinemic.mdm.hml_data import DataDirError
-    from mdm_kinemic.mdm.kinemic_checkpoint import KineMICCheckpointError
-    from mdm_kinemic.mdm.plugin import PLUGIN, SamplingInputError
-    from mdm_kinemic.mdm.upstream import import_upstream, upstream_cwd
+    from mdm_kinemic.mdm.checkpoints.kinemic_checkpoint import KineMICCheckpointError
+    from mdm_kinemic.mdm.sampling.plugin import PLUGIN, SamplingInputError
+    from mdm_kinemic.mdm.upstream.hml_data import DataDirError
+    from mdm_kinemic.mdm.upstream.locate import import_upstream, upstream_cwd
 
     try:
         root = import_upstream(upstream.mdm_root, clip_weights=upstream.clip_weights)
-        from mdm_kinemic.mdm.sentence_text import install_sentence_text
+        from mdm_kinemic.mdm.model.sentence_text import install_sentence_text
 
         install_sentence_text()
         if (root / "utils" / "model_plugins.py").is_file():
             # patched upstream: its own hook loads the plugin (entry point, or this variable)
             registered = [r for r in os.environ.get("MDM_MODEL_PLUGINS", "").split(",") if r]
-            os.environ["MDM_MODEL_PLUGINS"] = ",".join(dict.fromkeys(registered + ["mdm_kinemic.mdm.plugin:PLUGIN"]))
-            from mdm_kinemic.mdm.plotting import install_plot_fix
+            os.environ["MDM_MODEL_PLUGINS"] = ",".join(dict.fromkeys(registered + ["mdm_kinemic.mdm.sampling.plugin:PLUGIN"]))
+            from mdm_kinemic.mdm.upstream.plotting import install_plot_fix
 
             install_plot_fix()
         else:
-            from mdm_kinemic.mdm.hooks import install_hooks
+            from mdm_kinemic.mdm.sampling.hooks import install_hooks
 
             install_hooks(PLUGIN)
         if script != "sample.generate":
             # upstream's train_platforms.py imports wandb at import time; the training loop's
-            # importer tolerates its absence (mdm/training_loop.py)
-            from mdm_kinemic.mdm.upstream import import_train_loop_module
+            # importer tolerates its absence (mdm/training/training_loop.py)
+            from mdm_kinemic.mdm.upstream.locate import import_train_loop_module
 
             import_train_loop_module()
         with upstream_cwd(root):

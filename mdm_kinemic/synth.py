@@ -19,39 +19,39 @@ its class drawn at random (20 fps):
 
 Ids are ``synth_cCCC_NNNNN`` (run class, number within the class). A motion is finished when
 its three files exist; running the same command again keeps finished motions and draws the
-rest with their recorded seeds, which give the same motions (mdm/sampler.py: one generator per
+rest with their recorded seeds, which give the same motions (mdm/sampling/sampler.py: one generator per
 motion). A folder holding another run's manifest is refused.
 
 A plain text-to-motion MDM checkpoint (no "kinemic" section in its args.json) is sampled the
 same way from the prompt of each class of ``--target_data`` (``--prompt_template``), with
-guidance over the text alone: the paper's zero-shot row (mdm/prompt_model.py).
+guidance over the text alone: the paper's zero-shot row (mdm/sampling/prompt_model.py).
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import hashlib
 import json
 import logging
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from mdm_kinemic.core.mining import DEFAULT_PROMPT_TEMPLATE
+from mdm_kinemic.data.fewshot_clips import FewShotClipsError, fewshot_lengths
+from mdm_kinemic.flags import add_dataclass_options, dataclass_from_args
 
-__all__ = ["SynthError", "SynthSettings", "fewshot_lengths", "main", "plan_motions", "synthesize"]
+__all__ = ["SynthError", "SynthSettings", "main", "plan_motions", "synthesize"]
 
 logger = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = "mdm_kinemic.synth/1"
-_FEWSHOT_DIR = "splits/fewshot"
 
 
 class SynthError(ValueError):
@@ -60,22 +60,21 @@ class SynthError(ValueError):
 
 @dataclass(frozen=True)
 class SynthSettings:
-    """What to synthesise and where (the sampler's own settings: mdm/sampler.py SamplerSettings)."""
+    """What to synthesise and where (the sampler's own settings: mdm/sampling/sampler.py SamplerSettings)."""
 
-    model_path: str = field(metadata={"help": "KineMIC checkpoint: SAVE/model%%09d.pt or the SAVE folder "
+    model_path: str = field(metadata={"help": "KineMIC checkpoint: SAVE/model%09d.pt or the SAVE folder "
                                               "(written by python -m mdm_kinemic.train_fewshot); or a plain "
                                               "text-to-motion MDM, sampled zero-shot from the class prompts of "
                                               "--target_data's classes (--prompt_template)"})
     out: str = field(metadata={"help": "output folder (HumanML3D layout); an unfinished run there is resumed"})
     per_class: int = field(default=383, metadata={
-        "help": "motions per class (paper Sec. 5: 383 per class, 1149 for 3 classes)", "type": int})
+        "help": "motions per class (paper Sec. 5: 383 per class, 1149 for 3 classes)"})
     actions: tuple[str, ...] = field(default=(), metadata={
-        "help": "classes to synthesise, by name (e.g. 'side kick') or index; default: every class",
-        "nargs": "+"})
+        "help": "classes to synthesise, by name (e.g. 'side kick') or index; default: every class"})
     prompt_template: str = field(default=DEFAULT_PROMPT_TEMPLATE, metadata={
         "help": "class prompt c^T of a plain MDM checkpoint, '{label}' = class name (paper Sec. 4); a KineMIC "
                 "checkpoint uses the prompts it was trained with"})
-    seed: int = field(default=0, metadata={"help": "seed of the lengths and of every motion's noise", "type": int})
+    seed: int = field(default=0, metadata={"help": "seed of the lengths and of every motion's noise"})
     target_data: str | None = field(default=None, metadata={
         "help": "the few-shot target data (HumanML3D layout), whose clips' lengths are drawn per class; "
                 "default: the one recorded in the checkpoint's args.json"})
@@ -85,14 +84,12 @@ class SynthSettings:
     task_split: str | None = field(default=None, metadata={
         "help": "list folder inside the few-shot split (default: the recorded one, else xsub)"})
     length_frames: int = field(default=0, metadata={
-        "help": "give every motion this many frames (20 fps) instead of few-shot clip lengths; 0 = clip lengths",
-        "type": int})
+        "help": "give every motion this many frames (20 fps) instead of few-shot clip lengths; 0 = clip lengths"})
     norm_stats: str | None = field(default=None, metadata={
-        "help": "folder with the Mean.npy/Std.npy of the base MDM's training data (default: see mdm/student.py)"})
+        "help": "folder with the Mean.npy/Std.npy of the base MDM's training data (default: see mdm/sampling/student.py)"})
     device: str = field(default="auto", metadata={"help": "torch device: auto (cuda when available), cpu, cuda, cuda:N"})
     grid: int = field(default=0, metadata={
-        "help": "write DIR/grid.png with this many samples per class under the real few-shot clips; 0 = none",
-        "type": int})
+        "help": "write DIR/grid.png with this many samples per class under the real few-shot clips; 0 = none"})
     merge_lora: bool = field(default=True, metadata={
         "help": "fold the LoRA adapters into the base weights before sampling (same model, fewer matmuls)"})
     progress: bool = field(default=True, metadata={"help": "show a progress bar"})
@@ -122,66 +119,12 @@ def _file_sha256(path: Path) -> str:
 
 def _recorded_data(section: dict, key: str) -> Any:
     """A few-shot data setting the training run recorded in args.json's kinemic section
-    (mdm/training_loop.py stores them in kinemic.train.data; older files at the top level)."""
+    (mdm/training/training_loop.py stores them in kinemic.train.data; older files at the top level)."""
     train = section.get("train")
     data = train.get("data") if isinstance(train, dict) else None
     if isinstance(data, dict) and data.get(key) is not None:
         return data[key]
     return section.get(key) if key != "class_names" else None
-
-
-def fewshot_lengths(
-    class_names: Sequence[str],
-    target_data: str | os.PathLike,
-    fewshot_split: str | None,
-    task_split: str,
-    target_ids: Sequence[str] | None = None,
-    names_file: str | None = None,
-) -> tuple[dict[int, list[int]], dict[int, list[str]]]:
-    """Lengths and ids of the few-shot clips of each of the checkpoint's classes.
-
-    Args:
-        class_names: the checkpoint's classes (matched by name, case-insensitively, to the
-            target data's class names: classes.txt or NTU's ntu_classes.txt).
-        target_data: HumanML3D-layout folder with labels (data/labels.py).
-        fewshot_split: split id under splits/fewshot (its ``task_split/train`` list), or None
-            for every labelled clip.
-        task_split: the list folder inside the split (the authors': xsub).
-        target_ids: only these clips (the training run's targets, args.json's
-            kinemic.target_ids), or None for every clip of the split.
-        names_file: class names file overriding the data's own (the run's --class_names).
-
-    Returns:
-        ({class index: feature frames of each clip}, {class index: clip ids}).
-
-    Raises:
-        SynthError: the data, split or a class cannot be found (names the folder and the fix).
-    """
-    from mdm_kinemic.data.humanml3d import HumanML3D
-    from mdm_kinemic.data.labels import load_labelled
-
-    root = Path(target_data)
-    split = None if not fewshot_split else f"{_FEWSHOT_DIR}/{fewshot_split}/{task_split}/train"
-    try:
-        labelled = load_labelled(root, split, class_names=names_file, missing="error" if split else "skip")
-    except (FileNotFoundError, ValueError) as err:
-        raise SynthError(f"cannot read the few-shot clips of {root} (split {split or 'all'}): {err}") from err
-    key = {n.strip().lower(): i for i, n in enumerate(labelled.class_names)}
-    wanted = None if target_ids is None else set(target_ids)
-    by_class = {c: [i for i in ids if wanted is None or i in wanted] for c, ids in labelled.by_class().items()}
-    dataset = HumanML3D(root)
-    lengths: dict[int, list[int]] = {}
-    ids: dict[int, list[str]] = {}
-    for c, name in enumerate(class_names):
-        label = key.get(name.strip().lower())
-        if label is None or not by_class.get(label):
-            raise SynthError(
-                f"class {name!r} of the checkpoint has no clip in {root} (split {split or 'all'}). Fix: pass the "
-                "--target_data / --fewshot_split the checkpoint was trained on, or --length_frames N"
-            )
-        ids[c] = list(by_class[label])
-        lengths[c] = [dataset.length(i) for i in ids[c]]
-    return lengths, ids
 
 
 def plan_motions(
@@ -259,8 +202,8 @@ def synthesize(settings: SynthSettings, sampling: Any, upstream: Any) -> Path:
 
     Args:
         settings: SynthSettings.
-        sampling: mdm/sampler.py SamplerSettings (guidance, respacing, sampler, batch size).
-        upstream: mdm/options.py UpstreamSettings (mdm_root, clip_weights).
+        sampling: mdm/sampling/sampler.py SamplerSettings (guidance, respacing, sampler, batch size).
+        upstream: mdm/upstream/options.py UpstreamSettings (mdm_root, clip_weights).
 
     Returns:
         The manifest path.
@@ -280,21 +223,24 @@ def synthesize(settings: SynthSettings, sampling: Any, upstream: Any) -> Path:
         write_split,
     )
     from mdm_kinemic.data.labels import write_labels
-    from mdm_kinemic.mdm.prompt_model import is_kinemic_checkpoint, load_prompt_model
-    from mdm_kinemic.mdm.sampler import (
+    from mdm_kinemic.mdm.sampling.prompt_model import (
+        is_kinemic_checkpoint,
+        load_prompt_model,
+    )
+    from mdm_kinemic.mdm.sampling.sampler import (
         BatchedGuidance,
         GuidedSampler,
         auto_batch_size,
         plan_batches,
         respaced_diffusion,
     )
-    from mdm_kinemic.mdm.student import (
+    from mdm_kinemic.mdm.sampling.student import (
         find_norm_stats,
         load_student,
         read_student_info,
         select_actions,
     )
-    from mdm_kinemic.mdm.upstream import import_upstream
+    from mdm_kinemic.mdm.upstream.locate import import_upstream
 
     out = Path(os.path.abspath(os.path.expanduser(settings.out)))
     kinemic = is_kinemic_checkpoint(settings.model_path)
@@ -323,10 +269,13 @@ def synthesize(settings: SynthSettings, sampling: Any, upstream: Any) -> Path:
         target_data = os.path.abspath(os.path.expanduser(str(target_data)))
         same_data = recorded_data is not None and os.path.abspath(str(recorded_data)) == target_data
         # the run's own target clips where it recorded them and the data is the same
-        all_lengths, real_ids = fewshot_lengths(info.class_names, target_data, fewshot_split, task_split,
-                                                target_ids=section.get("target_ids") if same_data else None,
-                                                names_file=_recorded_data(section, "class_names"))
-        lengths = {c: all_lengths[c] for c in classes}
+        # only the chosen classes need clips: a split of 3 NTU classes serves a 120-class prompt model
+        chosen_lengths, chosen_ids = fewshot_lengths([info.class_names[c] for c in classes], target_data,
+                                                     fewshot_split, task_split,
+                                                     target_ids=section.get("target_ids") if same_data else None,
+                                                     names_file=_recorded_data(section, "class_names"))
+        lengths = {c: chosen_lengths[i] for i, c in enumerate(classes)}
+        real_ids = {c: chosen_ids[i] for i, c in enumerate(classes)}
         length_source = {"target_data": target_data, "fewshot_split": fewshot_split, "task_split": task_split,
                          "clip_lengths": {info.class_names[c]: lengths[c] for c in classes}}
     run = {
@@ -399,7 +348,7 @@ def synthesize(settings: SynthSettings, sampling: Any, upstream: Any) -> Path:
 def _prompt_info(settings: SynthSettings):
     """StudentInfo of a plain MDM: the classes of --target_data with --prompt_template as c^T."""
     from mdm_kinemic.data.labels import load_labelled
-    from mdm_kinemic.mdm.prompt_model import prompt_model_info
+    from mdm_kinemic.mdm.sampling.prompt_model import prompt_model_info
 
     if not settings.target_data:
         raise SynthError(
@@ -446,51 +395,37 @@ def _write_grid(out: Path, plan, classes, class_names, per_class: int, target_da
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line: SynthSettings, SamplerSettings and the upstream options."""
-    from mdm_kinemic.mdm.options import add_upstream_options
-    from mdm_kinemic.mdm.sampler import SamplerSettings
+    from mdm_kinemic.mdm.sampling.sampler import SamplerSettings
+    from mdm_kinemic.mdm.upstream.options import add_upstream_options
 
     parser = argparse.ArgumentParser(
         prog="python -m mdm_kinemic.synth",
         description="Write a synthetic action dataset in HumanML3D layout from a KineMIC checkpoint.",
     )
-    for group_name, cls in (("synth", SynthSettings), ("sampling", SamplerSettings)):
-        group = parser.add_argument_group(group_name)
-        for f in fields(cls):
-            required = f.default is dataclasses.MISSING
-            kwargs: dict[str, Any] = {"help": f.metadata.get("help", "")}
-            if f.type in (bool, "bool"):
-                kwargs.update(action=argparse.BooleanOptionalAction, default=f.default)
-            else:
-                kwargs.update(type=f.metadata.get("type", str), required=required)
-                if not required:
-                    kwargs["default"] = list(f.default) if "nargs" in f.metadata else f.default
-                for key in ("nargs", "choices"):
-                    if key in f.metadata:
-                        kwargs[key] = f.metadata[key]
-            group.add_argument(f"--{f.name}", **kwargs)
+    add_dataclass_options(parser, SynthSettings, "synth")
+    add_dataclass_options(parser, SamplerSettings, "sampling")
     add_upstream_options(parser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit status (2 for a bad request)."""
-    from mdm_kinemic.mdm.options import UpstreamSettings
-    from mdm_kinemic.mdm.sampler import SamplerSettings
-    from mdm_kinemic.mdm.student import SamplingInputError
+    from mdm_kinemic.mdm.sampling.sampler import SamplerSettings
+    from mdm_kinemic.mdm.sampling.student import SamplingInputError
+    from mdm_kinemic.mdm.upstream.options import UpstreamSettings
 
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    values = vars(args)
     try:
-        settings = SynthSettings(**{f.name: values[f.name] for f in fields(SynthSettings)})
-        sampling = SamplerSettings(**{f.name: values[f.name] for f in fields(SamplerSettings)})
+        settings = dataclass_from_args(SynthSettings, args)
+        sampling = dataclass_from_args(SamplerSettings, args)
         upstream = UpstreamSettings.from_args(args)
     except ValueError as err:
         parser.error(str(err))
     try:
         synthesize(settings, sampling, upstream)
-    except (SynthError, SamplingInputError) as err:
+    except (SynthError, FewShotClipsError, SamplingInputError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0

@@ -49,3 +49,19 @@ def _one_seeded_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="session")
+def tiny_base_checkpoint():
+    """``make(folder, seed) -> Path``: a tiny upstream-format checkpoint with random weights (2
+    layers, latent 64, humanml_trans_enc_512's args otherwise) written to ``folder``; upstream is
+    imported with random CLIP weights first. For tests of the ``upstream`` tier."""
+
+    def make(folder: Path, seed: int = 0) -> Path:
+        from mdm_kinemic.mdm.checkpoints.random_checkpoint import RandomCheckpointSettings, make_random_checkpoint
+        from mdm_kinemic.mdm.upstream.locate import import_upstream
+
+        import_upstream(clip_weights="random")
+        return make_random_checkpoint(RandomCheckpointSettings(out=str(folder), layers=2, latent_dim=64, seed=seed))
+
+    return make

@@ -13,18 +13,18 @@ import pytest
 CLI_MODULES = [
     ("mdm_kinemic.data.convert", False),
     ("mdm_kinemic.data.fewshot", False),
-    ("mdm_kinemic.data.preview", False),
+    ("mdm_kinemic.viz.preview", False),
     ("mdm_kinemic.har.evaluate", False),
     ("mdm_kinemic.har.results_table", False),
     ("mdm_kinemic.bench.bandai", False),
     ("mdm_kinemic.bench.mining_summary", False),
     ("mdm_kinemic.viz.loss_curves", False),
-    ("mdm_kinemic.viz.render", False),
+    ("mdm_kinemic.render", False),
     ("mdm_kinemic.train_fewshot", False),
     ("mdm_kinemic.synth", False),
     ("mdm_kinemic.export", False),
     ("mdm_kinemic.run", False),
-    ("mdm_kinemic.mdm.random_checkpoint", True),
+    ("mdm_kinemic.mdm.checkpoints.random_checkpoint", True),
 ]
 
 

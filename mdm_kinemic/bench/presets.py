@@ -26,7 +26,7 @@ class BenchPreset:
         teacher_batch_size: teacher batch size (upstream default 64).
         diffusion_steps: diffusion steps T of the teacher, inherited by every student.
         text_encoder: text condition of the teacher: "minilm" (all-MiniLM-L6-v2, 384 wide,
-            mdm/sentence_text.py) or "clip" (CLIP ViT-B/32; needs its weights).
+            mdm/model/sentence_text.py) or "clip" (CLIP ViT-B/32; needs its weights).
         fewshot_steps: KineMIC / MDM+LoRA training steps (paper: 5000).
         fewshot_lr: their AdamW learning rate (paper: 2e-5 for 5000 steps).
         per_class: synthetic motions per class (paper: 383).

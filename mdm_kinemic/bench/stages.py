@@ -6,13 +6,13 @@
 stage      command (python -m ...)                                     done when
 =========  ==========================================================  =============================
 split      mdm_kinemic.bench.split (in process)                        OUT/split.json
-teacher    mdm_kinemic.mdm.sentence_text train.train_mdm               OUT/teacher/model*.pt at
+teacher    mdm_kinemic.run train.train_mdm                             OUT/teacher/model*.pt at
            (upstream's train_mdm.py through our runner)                >= teacher_steps
 fewshot    mdm_kinemic.train_fewshot --preset VARIANT, for every       OUT/fewshot/VARIANT/model*.pt
            Table 2 row (mdm_lora, base, base_dist, base_dww, full);    at >= fewshot_steps
            then mdm_kinemic.bench.mining_summary of the mining pool    OUT/results/mining.json
 synth      mdm_kinemic.synth per variant, and the teacher zero-shot    OUT/synth/NAME/manifest.json
-           from class prompts (mdm/prompt_model.py)                    and per_class x classes clips
+           from class prompts (mdm/sampling/prompt_model.py)           and per_class x classes clips
 har        mdm_kinemic.har.evaluate per synthetic set (real only is    OUT/har/NAME/har_results.json
            trained in the same run); the ceiling trains on every
            real target clip outside the test set
@@ -205,7 +205,7 @@ class Bench:
         ]
         if p.device == "cpu":
             args += ["--device", "-1"]
-        if self._run("teacher", "mdm_kinemic.mdm.sentence_text", args) and not self.teacher_done():
+        if self._run("teacher", "mdm_kinemic.run", args) and not self.teacher_done():
             self._fail(f"teacher: {self.teacher_dir} holds no checkpoint at step >= {p.teacher_steps}")
 
     def fewshot_done(self, variant: str) -> bool:

@@ -27,20 +27,21 @@ class ContrastiveSettings:
     """Temperature and candidate set of Eq. 1."""
 
     temperature: float = field(
-        default=0.07, metadata={"help": "tau of Eq. 1 (paper: 0.07); the initial value when learnable"}
+        default=0.07, metadata={"help": "temperature tau of Eq. 1 (paper: 0.07)"}
     )
     learnable_temperature: bool = field(
         default=False,
-        metadata={"help": "learn log(1/tau) as a parameter, clamped to [1, max_logit_scale] (the authors' code)"},
+        metadata={"help": ("learn 1/tau as a logit scale initialised at 1/tau, clamped (the authors' code); default "
+                           "fixed (paper)")},
     )
     max_logit_scale: float = field(
-        default=100.0, metadata={"help": "upper clamp of 1/tau when learnable (authors: 100)"}
+        default=100.0, metadata={"help": "upper clamp of the learnable 1/tau (the authors' 100)"}
     )
     bank_size: int = field(
         default=0,
         metadata={
-            "help": "FIFO bank of detached prior embeddings from earlier steps, used as extra candidates "
-            "(authors: 60; 0 = off)"
+            "help": ("FIFO bank of detached prior embeddings from earlier steps as extra Eq. 1 candidates (the "
+                     "authors' 60; paper: the batch only, 0)")
         },
     )
 

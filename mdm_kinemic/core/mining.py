@@ -62,30 +62,32 @@ class MinedPositive(NamedTuple):
 class MiningSettings:
     """How class labels become prompts and how many soft positives each class keeps."""
 
-    top_k: int = field(default=250, metadata={"help": "soft positives kept per class (paper: 250)"})
+    top_k: int = field(default=250, metadata={"help": "soft positives kept per class (paper Sec. 4.1: k = 250)"})
     prompt_source: str = field(
         default="template",
         metadata={
-            "help": "'template': format each of `templates` with the label; 'ntu': the captions listed "
-            "for the label in an NTU-style metadata JSON (`ntu_metadata`)"
+            "choices": PROMPT_SOURCES,
+            "help": ("class prompts: 'template' formats --templates with the class name (paper Sec. 4.1); 'ntu' "
+                     "takes the captions of --ntu_metadata (the authors' ntu_metadata.json)")
         },
     )
     templates: tuple[str, ...] = field(
         default=(DEFAULT_PROMPT_TEMPLATE,),
-        metadata={"help": "prompt templates with a {label} placeholder; several are averaged"},
+        metadata={"help": ("prompt templates with a {label} placeholder, averaged when several (paper: 'a person "
+                           "performs a {label}.')")},
     )
     ntu_metadata: Optional[str] = field(
         default=None,
         metadata={
-            "help": "JSON with actions: [{action, tag, captions}] (the authors' ntu_metadata.json or "
-            "your own in that format); needed when prompt_source is 'ntu'"
+            "help": "NTU-style metadata JSON with captions per action (for --prompt_source ntu)"
         },
     )
     unit: str = field(
         default="caption",
         metadata={
-            "help": "'caption': rank every caption with its sub-span; 'clip_mean': rank each (clip, span) "
-            "by the mean of its captions' embeddings (the authors' code); its positive shows the first caption"
+            "choices": MINING_UNITS,
+            "help": ("mining unit: 'caption' ranks every caption with its #start#end sub-span (ours); 'clip_mean' "
+                     "ranks clips by their mean caption embedding (the authors' code)")
         },
     )
 

@@ -51,10 +51,11 @@ QSample = Callable[[Tensor, Tensor, Tensor], Tensor]
 class LossWeights:
     """The lambdas of the total loss (paper: all terms weighted 1 in Full)."""
 
-    lambda_rec: float = field(default=1.0, metadata={"help": "weight of L_rec^T, Eq. 3"})
-    lambda_window_rec: float = field(default=1.0, metadata={"help": "weight of L_rec^{P*}, Eq. 4"})
-    lambda_con: float = field(default=1.0, metadata={"help": "weight of L_con, Eq. 1"})
-    lambda_dist: float = field(default=1.0, metadata={"help": "weight of L_dist, Eq. 5"})
+    lambda_rec: float = field(default=1.0, metadata={"help": "lambda of L_rec^T, Eq. 3 (paper: 1)"})
+    lambda_window_rec: float = field(default=1.0, metadata={"help": "lambda of L_rec^{P*}, Eq. 4 (paper: 1)"})
+    lambda_con: float = field(default=1.0, metadata={"help": "lambda of L_con, Eq. 1 (paper: 1)"})
+    lambda_dist: float = field(default=1.0, metadata={"help": ("lambda of L_dist, Eq. 5 (paper: 1; the authors' best"
+                                                               " command: 0)")})
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -82,18 +83,28 @@ class ObjectiveSettings:
     """
 
     weights: LossWeights = field(default_factory=LossWeights, metadata={"help": "the lambdas"})
-    contrastive: bool = field(default=True, metadata={"help": "L_con, Eq. 1 (trains the MIC module)"})
-    window_rec: bool = field(default=True, metadata={"help": "L_rec^{P*}, Eq. 4, on the mined prior window"})
-    distillation: bool = field(default=True, metadata={"help": "L_dist, Eq. 5, window feature distillation"})
-    dww: bool = field(default=True, metadata={"help": "scale Eq. 4 and 5 by the dynamic window weight, Eq. 6"})
-    text_dropout: float = field(default=0.1, metadata={"help": "probability of dropping a sample's text condition"})
-    action_dropout: float = field(default=0.1, metadata={"help": "probability of dropping a sample's action condition"})
+    contrastive: bool = field(default=True, metadata={"help": ("L_con, Eq. 1 (SNN loss), which trains the MIC module"
+                                                               " (Sec. 4.2); default: set by --preset")})
+    window_rec: bool = field(default=True, metadata={"help": ("L_rec^{P*}, Eq. 4: reconstruction of the mined prior "
+                                                              "window, labelled with the target's class; default: "
+                                                              "set by --preset")})
+    distillation: bool = field(default=True, metadata={"help": ("L_dist, Eq. 5: student features on the window vs "
+                                                                "teacher features at the same frames; default: set "
+                                                                "by --preset")})
+    dww: bool = field(default=True, metadata={"help": ("dynamic window weighting, Eq. 6: scale Eq. 4 and 5 per pair "
+                                                       "by (cos(z^T, z^{P*}) + 1) / 2; default: set by --preset")})
+    text_dropout: float = field(default=0.1, metadata={"help": ("probability of dropping a student sample's text "
+                                                                "condition (classifier-free guidance; paper silent, "
+                                                                "the authors' 0.1)")})
+    action_dropout: float = field(default=0.1, metadata={"help": ("probability of dropping a student sample's action"
+                                                                  " condition (paper silent, the authors' 0.1)")})
     contrastive_settings: ContrastiveSettings = field(
         default_factory=ContrastiveSettings, metadata={"help": "temperature and prior bank of Eq. 1"}
     )
     distillation_normalisation: str = field(
         default="frame",
-        metadata={"help": "'frame': mean over window frames of ||.||^2 (paper); 'element': also / d (authors' code)"},
+        metadata={"choices": DISTILLATION_NORMALISATIONS, "help": ("Eq. 5 normalisation: 'frame' = mean over window frames of the squared L2 (paper), "
+                           "'element' = also divided by d (the authors' code)")},
     )
 
     def __post_init__(self) -> None:

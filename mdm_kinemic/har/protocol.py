@@ -9,9 +9,10 @@ clip_len 100, one test clip as in its validation pipeline).
 from __future__ import annotations
 
 import argparse
-from dataclasses import MISSING, asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from mdm_kinemic.flags import add_dataclass_options, given_values
 from mdm_kinemic.har.preprocess import PRENORM_MODES
 from mdm_kinemic.har.stgcn import TEMPORAL_KERNEL
 
@@ -93,20 +94,12 @@ class HarProtocol:
 
 
 def add_protocol_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add one flag per HarProtocol field (booleans as --flag/--no-flag), defaulting to None = unset."""
-    group = parser.add_argument_group("HAR protocol (HarProtocol)")
-    for f in fields(HarProtocol):
-        default = f.default if f.default is not MISSING else None
-        help_text = f"{f.metadata.get('help', '')} (default: {default})"
-        flag = f"--{f.name}"
-        if f.type in (bool, "bool"):
-            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
-        else:
-            kind = {"int": int, "float": float, "str": str}[f.type if isinstance(f.type, str) else f.type.__name__]
-            group.add_argument(flag, type=kind, default=None, choices=f.metadata.get("choices"), help=help_text)
+    """Add one flag per HarProtocol field (booleans as --flag/--no-flag); an unset flag stays None so
+    that :func:`protocol_from_args` can apply it over the paper's defaults or the quick protocol."""
+    add_dataclass_options(parser, HarProtocol, "HAR protocol (HarProtocol)", unset_defaults=True)
 
 
 def protocol_from_args(args: argparse.Namespace, quick: bool = False) -> HarProtocol:
     """HarProtocol from parsed flags: the paper's defaults (or HarProtocol.quick()) overridden by set flags."""
-    overrides = {f.name: getattr(args, f.name) for f in fields(HarProtocol) if getattr(args, f.name, None) is not None}
+    overrides = given_values(HarProtocol, args)
     return HarProtocol.quick(**overrides) if quick else HarProtocol(**overrides)

@@ -1,4 +1,4 @@
-"""mdm/checkpoint.py: resolving --mdm_ckpt and loading upstream checkpoints into upstream's MDM.
+"""mdm/checkpoints/upstream_checkpoint.py: resolving --mdm_ckpt and loading upstream checkpoints into upstream's MDM.
 
 Tiny random checkpoints (2 layers, latent 64) made by random_checkpoint.py with upstream's own
 MDM class; CLIP is the deterministic random one."""
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from mdm_kinemic.mdm.checkpoint import (
+from mdm_kinemic.mdm.checkpoints.upstream_checkpoint import (
     CheckpointError,
     CheckpointNotFoundError,
     latest_model_file,
@@ -27,11 +27,11 @@ TINY = {"layers": 2, "latent_dim": 64}
 
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory) -> Path:
-    from mdm_kinemic.mdm.random_checkpoint import (
+    from mdm_kinemic.mdm.checkpoints.random_checkpoint import (
         RandomCheckpointSettings,
         make_random_checkpoint,
     )
-    from mdm_kinemic.mdm.upstream import import_upstream
+    from mdm_kinemic.mdm.upstream.locate import import_upstream
 
     import_upstream(clip_weights="random")
     out = tmp_path_factory.mktemp("ckpt") / "humanml_tiny"
@@ -83,7 +83,7 @@ def test_file_folder_and_relative_path(tiny_dir, monkeypatch):
 
 
 def test_name_under_upstream_save(tiny_dir, tmp_path):
-    from mdm_kinemic.mdm.upstream import locate_upstream
+    from mdm_kinemic.mdm.upstream.locate import locate_upstream
 
     # an upstream root whose save/ holds the checkpoint: real upstream code, linked, plus save/
     root = tmp_path / "mdm"
@@ -95,7 +95,7 @@ def test_name_under_upstream_save(tiny_dir, tmp_path):
 
 
 def test_unknown_name_lists_the_places_tried(tmp_path, monkeypatch):
-    from mdm_kinemic.mdm.upstream import locate_upstream
+    from mdm_kinemic.mdm.upstream.locate import locate_upstream
 
     monkeypatch.chdir(tmp_path)
     with pytest.raises(CheckpointNotFoundError) as err:

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from mdm_kinemic.core.denoiser import Condition
-from mdm_kinemic.mdm.kinemic_mdm import KineMICModelSettings
-from mdm_kinemic.mdm.lora import LoraSettings
+from mdm_kinemic.mdm.model.kinemic_mdm import KineMICModelSettings
+from mdm_kinemic.mdm.model.lora import LoraSettings
 
 pytestmark = pytest.mark.upstream
 
@@ -22,21 +22,15 @@ T = 9
 
 
 @pytest.fixture(scope="module")
-def saved(tmp_path_factory):
+def saved(tmp_path_factory, tiny_base_checkpoint):
     """A KineMIC checkpoint folder with non-zero adapters, and the student that wrote it."""
-    from mdm_kinemic.mdm.kinemic_checkpoint import (
+    from mdm_kinemic.mdm.checkpoints.kinemic_checkpoint import (
         save_kinemic_checkpoint,
         start_from_base,
     )
-    from mdm_kinemic.mdm.random_checkpoint import (
-        RandomCheckpointSettings,
-        make_random_checkpoint,
-    )
-    from mdm_kinemic.mdm.upstream import import_upstream
 
-    import_upstream(clip_weights="random")
     root = tmp_path_factory.mktemp("export")
-    base = make_random_checkpoint(RandomCheckpointSettings(out=str(root / "base"), layers=2, latent_dim=64, seed=2))
+    base = tiny_base_checkpoint(root / "base", seed=2)
     torch.manual_seed(0)
     model = start_from_base(base, KineMICModelSettings(num_actions=2, class_names=("kick", "wave")), LoraSettings()).model
     with torch.no_grad():
@@ -71,7 +65,7 @@ def test_export_cli_writes_a_merged_checkpoint_that_loads_without_peft(saved, mo
     assert payload["args"]["kinemic"]["class_names"] == ["kick", "wave"]
     assert payload["args"]["layers"] == 2
 
-    from mdm_kinemic.mdm.kinemic_checkpoint import load_exported
+    from mdm_kinemic.mdm.checkpoints.kinemic_checkpoint import load_exported
 
     monkeypatch.setitem(sys.modules, "peft", None)  # any import of peft now raises ImportError
     exported, _, args = load_exported(out)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mdm_kinemic.mdm.guidance import DEFAULT_GUIDANCE_SCALE, DualConditionCFG
-from mdm_kinemic.mdm.kinemic_mdm import KineMICModelSettings
-from mdm_kinemic.mdm.lora import LoraSettings
+from mdm_kinemic.mdm.model.guidance import DEFAULT_GUIDANCE_SCALE, DualConditionCFG
+from mdm_kinemic.mdm.model.kinemic_mdm import KineMICModelSettings
+from mdm_kinemic.mdm.model.lora import LoraSettings
 
 pytestmark = pytest.mark.upstream
 
@@ -16,17 +16,10 @@ T = 8
 
 
 @pytest.fixture(scope="module")
-def loaded(tmp_path_factory):
-    from mdm_kinemic.mdm.kinemic_checkpoint import start_from_base
-    from mdm_kinemic.mdm.random_checkpoint import (
-        RandomCheckpointSettings,
-        make_random_checkpoint,
-    )
-    from mdm_kinemic.mdm.upstream import import_upstream
+def loaded(tmp_path_factory, tiny_base_checkpoint):
+    from mdm_kinemic.mdm.checkpoints.kinemic_checkpoint import start_from_base
 
-    import_upstream(clip_weights="random")
-    out = tmp_path_factory.mktemp("base")
-    ckpt = make_random_checkpoint(RandomCheckpointSettings(out=str(out), layers=2, latent_dim=64, seed=5))
+    ckpt = tiny_base_checkpoint(tmp_path_factory.mktemp("base"), seed=5)
     torch.manual_seed(0)
     result = start_from_base(ckpt, KineMICModelSettings(num_actions=2), LoraSettings())
     with torch.no_grad():
@@ -85,7 +78,7 @@ def test_wrapper_exposes_what_upstream_sampling_reads(loaded):
 
 
 def test_upstream_p_sample_loop_drives_the_wrapper(loaded, y):
-    from mdm_kinemic.mdm.upstream import import_upstream
+    from mdm_kinemic.mdm.upstream.locate import import_upstream
 
     import_upstream()
     import argparse

@@ -10,14 +10,14 @@ import pytest
 import torch
 
 from mdm_kinemic.core.denoiser import Condition
-from mdm_kinemic.mdm.kinemic_checkpoint import (
+from mdm_kinemic.mdm.checkpoints.kinemic_checkpoint import (
     KineMICCheckpointError,
     load_kinemic_checkpoint,
     load_optimizer_state,
     save_kinemic_checkpoint,
 )
-from mdm_kinemic.mdm.kinemic_mdm import KineMICModelSettings
-from mdm_kinemic.mdm.lora import LoraSettings, lora_parameter_names
+from mdm_kinemic.mdm.model.kinemic_mdm import KineMICModelSettings
+from mdm_kinemic.mdm.model.lora import LoraSettings, lora_parameter_names
 
 pytestmark = pytest.mark.upstream
 
@@ -29,19 +29,13 @@ STEP = 5
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(tmp_path_factory, tiny_base_checkpoint):
     """A base checkpoint, a KineMIC model after one optimizer step, and its saved folder."""
     from mdm_kinemic.core.mic import MICModule
-    from mdm_kinemic.mdm.kinemic_checkpoint import start_from_base
-    from mdm_kinemic.mdm.random_checkpoint import (
-        RandomCheckpointSettings,
-        make_random_checkpoint,
-    )
-    from mdm_kinemic.mdm.upstream import import_upstream
+    from mdm_kinemic.mdm.checkpoints.kinemic_checkpoint import start_from_base
 
-    import_upstream(clip_weights="random")
     root = tmp_path_factory.mktemp("ckpt")
-    base = make_random_checkpoint(RandomCheckpointSettings(out=str(root / "base"), layers=2, latent_dim=64, seed=1))
+    base = tiny_base_checkpoint(root / "base", seed=1)
     torch.manual_seed(0)
     loaded = start_from_base(base, KineMICModelSettings(num_actions=3, class_names=CLASSES), LORA)
     model, mic = loaded.model, MICModule(64)

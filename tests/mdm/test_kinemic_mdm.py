@@ -8,12 +8,12 @@ import pytest
 import torch
 
 from mdm_kinemic.core.denoiser import Condition, Denoiser
-from mdm_kinemic.mdm.kinemic_mdm import (
+from mdm_kinemic.mdm.model.kinemic_mdm import (
     ACTION_EMBEDDING_STD,
     DualStreamMDM,
     KineMICModelSettings,
 )
-from mdm_kinemic.mdm.lora import LoraSettings, lora_parameter_names
+from mdm_kinemic.mdm.model.lora import LoraSettings, lora_parameter_names
 
 pytestmark = pytest.mark.upstream
 
@@ -22,22 +22,14 @@ T = 10
 
 
 @pytest.fixture(scope="module")
-def base_ckpt(tmp_path_factory):
-    from mdm_kinemic.mdm.random_checkpoint import (
-        RandomCheckpointSettings,
-        make_random_checkpoint,
-    )
-    from mdm_kinemic.mdm.upstream import import_upstream
-
-    import_upstream(clip_weights="random")
-    out = tmp_path_factory.mktemp("base")
-    return make_random_checkpoint(RandomCheckpointSettings(out=str(out), layers=2, latent_dim=64, seed=3))
+def base_ckpt(tmp_path_factory, tiny_base_checkpoint):
+    return tiny_base_checkpoint(tmp_path_factory.mktemp("base"), seed=3)
 
 
 @pytest.fixture(scope="module")
 def plain(base_ckpt):
     """A separately loaded plain upstream MDM (upstream's own class), eval mode, frozen flags like peft's base."""
-    from mdm_kinemic.mdm.checkpoint import load_upstream_checkpoint
+    from mdm_kinemic.mdm.checkpoints.upstream_checkpoint import load_upstream_checkpoint
 
     loaded = load_upstream_checkpoint(base_ckpt)
     loaded.model.requires_grad_(False)
@@ -53,7 +45,7 @@ def plain_text_embed(plain):
 
 @pytest.fixture(scope="module")
 def dual(base_ckpt):
-    from mdm_kinemic.mdm.kinemic_checkpoint import start_from_base
+    from mdm_kinemic.mdm.checkpoints.kinemic_checkpoint import start_from_base
 
     torch.manual_seed(0)
     model = start_from_base(base_ckpt, KineMICModelSettings(num_actions=3), LoraSettings()).model
@@ -287,7 +279,7 @@ def test_text_features_are_cached_and_equal_upstreams(dual, plain_text_embed, mo
 
 
 def test_text_cache_keeps_the_most_recent_texts():
-    from mdm_kinemic.mdm.kinemic_mdm import TextEmbeddingCache
+    from mdm_kinemic.mdm.model.kinemic_mdm import TextEmbeddingCache
 
     class Encoder:  # CLIP's role only: text -> [1, N, 1] of its length
         def encode_text(self, texts):
@@ -308,8 +300,8 @@ def test_train_and_to_return_the_model(dual):
 
 @pytest.mark.parametrize(("init", "std"), [("normal", ACTION_EMBEDDING_STD), ("randn", 1.0)])
 def test_action_embedding_init(base_ckpt, init, std):
-    from mdm_kinemic.mdm.checkpoint import read_checkpoint_args
-    from mdm_kinemic.mdm.kinemic_mdm import build_kinemic_mdm
+    from mdm_kinemic.mdm.checkpoints.upstream_checkpoint import read_checkpoint_args
+    from mdm_kinemic.mdm.model.kinemic_mdm import build_kinemic_mdm
 
     args = read_checkpoint_args(base_ckpt)
     torch.manual_seed(0)
@@ -320,8 +312,8 @@ def test_action_embedding_init(base_ckpt, init, std):
 
 
 def test_unsupported_upstream_configurations_are_refused(base_ckpt):
-    from mdm_kinemic.mdm.checkpoint import read_checkpoint_args
-    from mdm_kinemic.mdm.kinemic_mdm import build_kinemic_mdm
+    from mdm_kinemic.mdm.checkpoints.upstream_checkpoint import read_checkpoint_args
+    from mdm_kinemic.mdm.model.kinemic_mdm import build_kinemic_mdm
 
     args = read_checkpoint_args(base_ckpt)
     args.arch = "gru"

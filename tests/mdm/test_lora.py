@@ -9,7 +9,8 @@ import warnings
 import pytest
 import torch
 
-from mdm_kinemic.mdm.lora import (
+from mdm_kinemic.flags import add_dataclass_options, dataclass_from_args
+from mdm_kinemic.mdm.model.lora import (
     LORA_TARGETS,
     LoraSettings,
     inject_lora,
@@ -64,12 +65,15 @@ def test_json_round_trip_and_unknown_key():
 
 def test_cli_flags_round_trip():
     parser = argparse.ArgumentParser()
-    LoraSettings.add_arguments(parser)
+    add_dataclass_options(parser, LoraSettings, "lora", prefix="lora_")
     assert "--lora_targets" in parser.format_help()
-    assert LoraSettings.from_args(parser.parse_args([])) == LoraSettings()
+    assert dataclass_from_args(LoraSettings, parser.parse_args([]), prefix="lora_") == LoraSettings()
     args = parser.parse_args(["--lora_rank", "8", "--lora_alpha", "4", "--lora_targets", "attention", "feed_forward",
                               "--lora_dropout", "0"])
-    assert LoraSettings.from_args(args) == LoraSettings(rank=8, alpha=4.0, dropout=0.0, targets=("attention", "feed_forward"))
+    expected = LoraSettings(rank=8, alpha=4.0, dropout=0.0, targets=("attention", "feed_forward"))
+    assert dataclass_from_args(LoraSettings, args, prefix="lora_") == expected
+    with pytest.raises(SystemExit):  # the field's metadata choices reach argparse
+        parser.parse_args(["--lora_targets", "embed_text"])
 
 
 def test_target_regex_selects_exactly_the_named_layers():
@@ -96,12 +100,12 @@ def test_target_regex_selects_exactly_the_named_layers():
 
 def _plain_mdm(arch: str = "trans_enc", dropout: float = 0.1):
     """Upstream's MDM, tiny, without text condition (so no CLIP is loaded)."""
-    from mdm_kinemic.mdm.upstream import import_upstream
+    from mdm_kinemic.mdm.upstream.locate import import_upstream
 
     import_upstream()
     from model.mdm import MDM
 
-    from mdm_kinemic.mdm.checkpoint import _quiet_upstream
+    from mdm_kinemic.mdm.model.build import _quiet_upstream
 
     return _quiet_upstream(
         MDM, modeltype="", njoints=263, nfeats=1, num_actions=1, translation=True, pose_rep="rot6d", glob=True,

@@ -1,4 +1,4 @@
-"""mdm/random_checkpoint.py: upstream-format checkpoints with random weights, loudly labelled."""
+"""mdm/checkpoints/random_checkpoint.py: upstream-format checkpoints with random weights, loudly labelled."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from mdm_kinemic.mdm.random_checkpoint import (
+from mdm_kinemic.mdm.checkpoints.random_checkpoint import (
     PRESETS,
     RANDOM_MARKER,
     RandomCheckpointSettings,
@@ -26,7 +26,7 @@ TINY = {"layers": 2, "latent_dim": 64}
 
 @pytest.fixture(scope="module", autouse=True)
 def _upstream():
-    from mdm_kinemic.mdm.upstream import import_upstream
+    from mdm_kinemic.mdm.upstream.locate import import_upstream
 
     import_upstream(clip_weights="random")
 
@@ -39,7 +39,7 @@ def test_cli_writes_a_labelled_upstream_checkpoint(tmp_path):
     out = tmp_path / "rnd"
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     done = subprocess.run(
-        [sys.executable, "-m", "mdm_kinemic.mdm.random_checkpoint", "--like", "humanml_trans_enc_512",
+        [sys.executable, "-m", "mdm_kinemic.mdm.checkpoints.random_checkpoint", "--like", "humanml_trans_enc_512",
          "--out", str(out), "--layers", "2", "--latent_dim", "64"],
         check=False, env=env, capture_output=True, text=True, timeout=600,
     )
@@ -59,7 +59,7 @@ def test_cli_writes_a_labelled_upstream_checkpoint(tmp_path):
 def test_cli_rejects_bad_settings(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     done = subprocess.run(
-        [sys.executable, "-m", "mdm_kinemic.mdm.random_checkpoint", "--out", str(tmp_path), "--latent_dim", "30"],
+        [sys.executable, "-m", "mdm_kinemic.mdm.checkpoints.random_checkpoint", "--out", str(tmp_path), "--latent_dim", "30"],
         check=False, env=env, capture_output=True, text=True, timeout=300,
     )
     assert done.returncode == 2 and "latent_dim" in done.stderr
@@ -101,7 +101,7 @@ def test_refuses_to_overwrite(tmp_path):
 
 
 def test_ema_preset_writes_model_and_model_avg(tmp_path):
-    from mdm_kinemic.mdm.checkpoint import load_upstream_checkpoint
+    from mdm_kinemic.mdm.checkpoints.upstream_checkpoint import load_upstream_checkpoint
 
     ckpt = _make(tmp_path / "ema", like="humanml_enc_512_50steps")
     payload = torch.load(ckpt, weights_only=True)

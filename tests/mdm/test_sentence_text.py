@@ -18,7 +18,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def _tiny_args(text_encoder_type: str = "minilm") -> argparse.Namespace:
-    from mdm_kinemic.mdm.checkpoint import upstream_default_args
+    from mdm_kinemic.mdm.checkpoints.upstream_checkpoint import upstream_default_args
 
     args = upstream_default_args()
     args.dataset, args.latent_dim, args.layers, args.text_encoder_type = "humanml", 32, 1, text_encoder_type
@@ -27,8 +27,8 @@ def _tiny_args(text_encoder_type: str = "minilm") -> argparse.Namespace:
 
 @pytest.fixture(scope="module")
 def model():
-    from mdm_kinemic.mdm.checkpoint import build_upstream_model
-    from mdm_kinemic.mdm.sentence_text import sentence_text_mdm_class
+    from mdm_kinemic.mdm.model.build import build_upstream_model
+    from mdm_kinemic.mdm.model.sentence_text import sentence_text_mdm_class
 
     torch.manual_seed(0)
     m, _ = build_upstream_model(_tiny_args(), model_cls=sentence_text_mdm_class(), model_kwargs={"text_encoder_type": "minilm"})
@@ -38,7 +38,7 @@ def model():
 def test_text_goes_through_the_sentence_encoder_into_a_384_wide_projection(model):
     from model.mdm import MDM
 
-    from mdm_kinemic.mdm.sentence_text import (
+    from mdm_kinemic.mdm.model.sentence_text import (
         sentence_text_mdm_class,
         with_sentence_text,
     )
@@ -75,8 +75,8 @@ def test_encoder_is_frozen_outside_the_state_dict_and_memoised(model):
 def test_forward_and_checkpoint_round_trip(model):
     from utils.model_util import load_model_wo_clip
 
-    from mdm_kinemic.mdm.checkpoint import build_upstream_model
-    from mdm_kinemic.mdm.sentence_text import sentence_text_mdm_class
+    from mdm_kinemic.mdm.model.build import build_upstream_model
+    from mdm_kinemic.mdm.model.sentence_text import sentence_text_mdm_class
 
     x = torch.randn(2, 263, 1, 12, generator=torch.Generator().manual_seed(1))
     y = {"text": ["a person runs.", "a person waves."], "mask": torch.ones(2, 1, 1, 12, dtype=torch.bool)}
@@ -94,11 +94,11 @@ def test_forward_and_checkpoint_round_trip(model):
 
 
 def test_install_adds_the_choice_and_builds_through_upstreams_function():
-    from mdm_kinemic.mdm.sentence_text import (
+    from mdm_kinemic.mdm.model.sentence_text import (
         install_sentence_text,
         sentence_text_mdm_class,
     )
-    from mdm_kinemic.mdm.upstream import import_upstream
+    from mdm_kinemic.mdm.upstream.locate import import_upstream
 
     import_upstream()
     install_sentence_text()
@@ -121,12 +121,12 @@ def test_install_adds_the_choice_and_builds_through_upstreams_function():
 
 
 def test_model_class_for_follows_the_checkpoints_text_encoder():
-    from mdm_kinemic.mdm.upstream import import_upstream
+    from mdm_kinemic.mdm.upstream.locate import import_upstream
 
     import_upstream()
     from model.mdm import MDM
 
-    from mdm_kinemic.mdm.sentence_text import (
+    from mdm_kinemic.mdm.model.sentence_text import (
         model_class_for,
         sentence_text_mdm_class,
         with_sentence_text,
@@ -152,7 +152,7 @@ def test_train_mdm_runs_through_the_runner_on_a_tiny_folder(tmp_path):
     write_split(data, "train", ids)
     write_mean_std(data, np.zeros(263), np.ones(263))
     save = tmp_path / "save"
-    cmd = [sys.executable, "-m", "mdm_kinemic.mdm.sentence_text", "train.train_mdm", "--save_dir", str(save),
+    cmd = [sys.executable, "-m", "mdm_kinemic.run", "train.train_mdm", "--save_dir", str(save),
            "--data_dir", str(data), "--dataset", "humanml", "--text_encoder_type", "minilm", "--latent_dim", "16",
            "--layers", "1", "--diffusion_steps", "10", "--batch_size", "4", "--num_steps", "1", "--save_interval", "1",
            "--log_interval", "1", "--device", "-1"]

@@ -1,4 +1,4 @@
-"""mdm/upstream.py, clip_compat.py, smpl_compat.py: locating and importing upstream MDM.
+"""mdm/upstream/locate.py, clip_compat.py, smpl_compat.py: locating and importing upstream MDM.
 
 Locating tests run everywhere; importing tests need the submodule (``upstream`` marker). Import
 isolation is checked in fresh interpreters, where nothing has imported upstream yet."""
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from mdm_kinemic.mdm.upstream import (
+from mdm_kinemic.mdm.upstream.locate import (
     MDM_ROOT_ENV,
     SUBMODULE_ROOT,
     UPSTREAM_PACKAGES,
@@ -108,7 +108,7 @@ def test_generic_names_resolve_to_upstream_despite_shadows(tmp_path):
         import utils
         assert getattr(utils, "SHADOW", False)
         path_before = list(sys.path)
-        from mdm_kinemic.mdm.upstream import import_upstream
+        from mdm_kinemic.mdm.upstream.locate import import_upstream
         root = import_upstream()
         import model.mdm, utils.model_util, diffusion.gaussian_diffusion, data_loaders.humanml_utils
         origins = {{}}
@@ -147,7 +147,7 @@ def test_openai_clip_is_kept_when_installed_and_a_foreign_clip_replaced(tmp_path
     (foreign / "__init__.py").write_text("NOT_OPENAI = True\n")
     code = """
         import json, clip
-        from mdm_kinemic.mdm.upstream import import_upstream, upstream_state
+        from mdm_kinemic.mdm.upstream.locate import import_upstream, upstream_state
         import_upstream()
         import clip as after
         print(json.dumps({"stand_in": upstream_state().clip_stand_in, "file": after.__file__}))
@@ -156,7 +156,7 @@ def test_openai_clip_is_kept_when_installed_and_a_foreign_clip_replaced(tmp_path
     assert kept == {"stand_in": False, "file": str(openai_like / "__init__.py")}
     replaced = _run_python(code, cwd=tmp_path, pythonpath=[tmp_path / "foreign"])
     assert replaced["stand_in"] is True
-    assert replaced["file"].endswith(os.path.join("mdm_kinemic", "mdm", "clip_compat.py"))
+    assert replaced["file"].endswith(os.path.join("mdm_kinemic", "mdm", "upstream", "clip_compat.py"))
 
 
 @pytest.mark.upstream
@@ -164,7 +164,7 @@ def test_clip_stand_in_offers_what_upstream_uses():
     import_upstream()
     import clip
 
-    from mdm_kinemic.mdm import clip_compat
+    from mdm_kinemic.mdm.upstream import clip_compat
     from mdm_kinemic.text import clip as text_clip
 
     assert getattr(clip, "mdm_kinemic_stand_in", False)
@@ -193,7 +193,7 @@ def test_clip_stand_in_offers_what_upstream_uses():
 
 @pytest.mark.upstream
 def test_configure_makes_clip_paths_absolute(tmp_path, monkeypatch):
-    from mdm_kinemic.mdm import clip_compat
+    from mdm_kinemic.mdm.upstream import clip_compat
 
     previous = clip_compat.configured_weights()
     monkeypatch.chdir(tmp_path)
@@ -208,7 +208,8 @@ def test_configure_makes_clip_paths_absolute(tmp_path, monkeypatch):
 def test_upstream_mdm_encodes_text_as_text_clip_does():
     """Upstream's own clip_encode_text (context 22, zero-padded, fp16 CLIP) through the stand-in
     equals text.clip.encode_text on an fp16 CLIP."""
-    from mdm_kinemic.mdm.checkpoint import build_upstream_model, upstream_default_args
+    from mdm_kinemic.mdm.checkpoints.upstream_checkpoint import upstream_default_args
+    from mdm_kinemic.mdm.model.build import build_upstream_model
     from mdm_kinemic.text import clip as text_clip
 
     import_upstream(clip_weights="random")
@@ -225,7 +226,7 @@ def test_upstream_mdm_encodes_text_as_text_clip_does():
 
 @pytest.mark.upstream
 def test_smpl_pass_through_where_files_are_absent():
-    from mdm_kinemic.mdm import smpl_compat
+    from mdm_kinemic.mdm.upstream import smpl_compat
 
     root = import_upstream()
     if smpl_compat.smpl_files_present(root):
@@ -251,7 +252,7 @@ def test_smpl_pass_through_where_files_are_absent():
 
 @pytest.mark.upstream
 def test_mdm_moves_and_switches_mode_with_the_pass_through():
-    from mdm_kinemic.mdm.checkpoint import _quiet_upstream
+    from mdm_kinemic.mdm.model.build import _quiet_upstream
 
     import_upstream()
     from model.mdm import MDM

@@ -39,26 +39,20 @@ def run_cli():
 
 
 @pytest.fixture(scope="session")
-def tiny_student(tmp_path_factory, shared_data):
+def tiny_student(tmp_path_factory, shared_data, tiny_base_checkpoint):
     """{"root", "base" (upstream model file), "kinemic" (KineMIC model file)}: a KineMIC folder whose
     args.json names CLASSES, with HumanML3D's Mean.npy/Std.npy beside its model file."""
     import torch
 
-    from mdm_kinemic.mdm.kinemic_checkpoint import (
+    from mdm_kinemic.mdm.checkpoints.kinemic_checkpoint import (
         save_kinemic_checkpoint,
         start_from_base,
     )
-    from mdm_kinemic.mdm.kinemic_mdm import KineMICModelSettings
-    from mdm_kinemic.mdm.lora import LoraSettings
-    from mdm_kinemic.mdm.random_checkpoint import (
-        RandomCheckpointSettings,
-        make_random_checkpoint,
-    )
-    from mdm_kinemic.mdm.upstream import import_upstream
+    from mdm_kinemic.mdm.model.kinemic_mdm import KineMICModelSettings
+    from mdm_kinemic.mdm.model.lora import LoraSettings
 
-    import_upstream(clip_weights="random")
     root = tmp_path_factory.mktemp("student")
-    base = make_random_checkpoint(RandomCheckpointSettings(out=str(root / "base"), layers=2, latent_dim=64, seed=3))
+    base = tiny_base_checkpoint(root / "base", seed=3)
     args_path = base.parent / "args.json"
     args = json.loads(args_path.read_text())
     args["diffusion_steps"] = DIFFUSION_STEPS
@@ -147,6 +141,6 @@ def dual_run(runner_generate, tmp_path_factory):
 @pytest.fixture(scope="session")
 def loaded_student(tiny_student):
     """mdm.student.load_student of the toy student (LoRA merged), in this process."""
-    from mdm_kinemic.mdm.student import load_student
+    from mdm_kinemic.mdm.sampling.student import load_student
 
     return load_student(tiny_student["kinemic"], clip_weights="random")

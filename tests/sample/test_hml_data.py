@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from mdm_kinemic.mdm.hml_data import DataDirError, data_dir_loader
+from mdm_kinemic.mdm.upstream.hml_data import DataDirError, data_dir_loader
 
 
 def test_a_data_dir_without_the_layout_names_what_is_missing(tmp_path):
@@ -47,6 +47,6 @@ def test_train_mdm_trains_on_the_data_dir(run_cli, teacher_data, tmp_path):
     # 3 usable clips, batch 2, drop_last: 1 batch per epoch; upstream saves at the end of the loop
     assert sorted(p.name for p in save.glob("model*.pt"))
     # the parsed split is cached privately, not in upstream's ./dataset where HumanML3D's would go
-    from mdm_kinemic.mdm.upstream import locate_upstream
+    from mdm_kinemic.mdm.upstream.locate import locate_upstream
 
     assert not (locate_upstream() / "dataset" / "t2m_train.npy").exists()

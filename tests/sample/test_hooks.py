@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from mdm_kinemic.mdm.hooks import SESSION, _with_actions
+from mdm_kinemic.mdm.sampling.hooks import SESSION, _with_actions
 
 
 @pytest.fixture

@@ -49,7 +49,7 @@ def test_patched_generate_with_kinemic_matches_the_runner_route(patched_upstream
     out = tmp_path / "out"
     args = generate_cli.args(tiny_student["kinemic"], out, *generate_cli.dual(tmp_path))
     result = run_cli(["-m", "sample.generate", *args],
-                     cwd=patched_upstream, env={"MDM_MODEL_PLUGINS": "mdm_kinemic.mdm.plugin:PLUGIN"})
+                     cwd=patched_upstream, env={"MDM_MODEL_PLUGINS": "mdm_kinemic.mdm.sampling.plugin:PLUGIN"})
     assert result.returncode == 0, result.stderr[-3000:]
     patched = np.load(out / "results.npy", allow_pickle=True).item()
     _, runner = dual_run

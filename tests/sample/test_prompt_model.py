@@ -1,4 +1,4 @@
-"""The zero-shot teacher: a plain MDM sampled per class from class prompts (mdm/prompt_model.py, synth)."""
+"""The zero-shot teacher: a plain MDM sampled per class from class prompts (mdm/sampling/prompt_model.py, synth)."""
 
 from __future__ import annotations
 
@@ -12,14 +12,20 @@ pytestmark = pytest.mark.upstream
 
 @pytest.fixture(scope="module")
 def plain(tiny_student):
-    from mdm_kinemic.mdm.prompt_model import load_prompt_model, prompt_model_info
+    from mdm_kinemic.mdm.sampling.prompt_model import (
+        load_prompt_model,
+        prompt_model_info,
+    )
 
     info = prompt_model_info(tiny_student["base"], ["side kick", "wave"], "a person does a {label}.")
     return load_prompt_model(info, clip_weights="random")
 
 
 def test_info_formats_the_prompt_of_each_class(tiny_student):
-    from mdm_kinemic.mdm.prompt_model import is_kinemic_checkpoint, prompt_model_info
+    from mdm_kinemic.mdm.sampling.prompt_model import (
+        is_kinemic_checkpoint,
+        prompt_model_info,
+    )
 
     info = prompt_model_info(tiny_student["base"].parent, ["side kick", "wave"], "a person does a {label}.")
     assert info.class_prompts == ("a person does a side kick.", "a person does a wave.")
@@ -34,8 +40,8 @@ def test_info_formats_the_prompt_of_each_class(tiny_student):
     ("base", ["a"], "a person waves", "has no '{label}'"),
 ])
 def test_info_refuses_what_it_cannot_sample(tiny_student, which, names, template, message):
-    from mdm_kinemic.mdm.prompt_model import prompt_model_info
-    from mdm_kinemic.mdm.student import SamplingInputError
+    from mdm_kinemic.mdm.sampling.prompt_model import prompt_model_info
+    from mdm_kinemic.mdm.sampling.student import SamplingInputError
 
     with pytest.raises(SamplingInputError, match=message):
         prompt_model_info(tiny_student[which], names, template)

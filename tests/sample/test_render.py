@@ -66,7 +66,7 @@ def test_grid_has_a_column_per_class_and_a_row_per_sample_under_the_real_row(tmp
 def test_upstream_plot_draws_the_skeleton_with_current_matplotlib(tmp_path):
     from PIL import Image
 
-    from mdm_kinemic.mdm.plotting import load_upstream_plotter
+    from mdm_kinemic.mdm.upstream.plotting import load_upstream_plotter
 
     plot = load_upstream_plotter()
     assert plot is not None

@@ -84,7 +84,7 @@ def _generate_namespace(model_path, **overrides) -> argparse.Namespace:
     ],
 )
 def test_bad_requests_are_refused(tiny_student, overrides, message):
-    from mdm_kinemic.mdm.plugin import PLUGIN, SamplingInputError
+    from mdm_kinemic.mdm.sampling.plugin import PLUGIN, SamplingInputError
 
     with pytest.raises(SamplingInputError, match=message):
         PLUGIN.apply_rules(_generate_namespace(tiny_student["kinemic"], **overrides))
@@ -92,7 +92,7 @@ def test_bad_requests_are_refused(tiny_student, overrides, message):
 
 @pytest.mark.upstream
 def test_plain_mdm_checkpoint_with_kinemic_is_refused(tiny_student):
-    from mdm_kinemic.mdm.plugin import PLUGIN, SamplingInputError
+    from mdm_kinemic.mdm.sampling.plugin import PLUGIN, SamplingInputError
 
     with pytest.raises(SamplingInputError, match="is a plain MDM checkpoint .* but --kinemic was given"):
         PLUGIN.apply_rules(_generate_namespace(tiny_student["base"]))
@@ -100,7 +100,7 @@ def test_plain_mdm_checkpoint_with_kinemic_is_refused(tiny_student):
 
 @pytest.mark.upstream
 def test_apply_rules_writes_num_samples_lines_per_action(tiny_student):
-    from mdm_kinemic.mdm.plugin import PLUGIN
+    from mdm_kinemic.mdm.sampling.plugin import PLUGIN
 
     args = PLUGIN.apply_rules(_generate_namespace(tiny_student["kinemic"], action_name="SIDE KICK", num_samples=3))
     with open(args.action_file, encoding="utf-8") as f:
@@ -114,8 +114,8 @@ def test_apply_rules_writes_num_samples_lines_per_action(tiny_student):
 def test_kinemic_on_the_command_line_wins_over_args_json(tiny_student, monkeypatch):
     """args.json's "kinemic" key holds the checkpoint's section; upstream's parse_and_load_from_model
     overwrites the dataset, model and diffusion flags from args.json, and --kinemic stays as given."""
-    from mdm_kinemic.mdm.plugin import PLUGIN
-    from mdm_kinemic.mdm.upstream import import_upstream
+    from mdm_kinemic.mdm.sampling.plugin import PLUGIN
+    from mdm_kinemic.mdm.upstream.locate import import_upstream
 
     import_upstream()
     from utils import parser_util

@@ -5,7 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mdm_kinemic.mdm.sampler import SamplerSettings, auto_batch_size, plan_batches
+from mdm_kinemic.mdm.sampling.sampler import (
+    SamplerSettings,
+    auto_batch_size,
+    plan_batches,
+)
 
 
 def test_plan_batches_groups_equal_lengths_in_order():
@@ -39,14 +43,14 @@ def test_auto_batch_size_on_cpu_is_capped_by_the_motions_left():
 @pytest.mark.upstream
 @pytest.mark.parametrize("respacing, steps", [("", 10), ("5", 5), ("ddim5", 5), ("2,3", 5)])
 def test_respaced_diffusion_keeps_the_asked_steps(loaded_student, respacing, steps):
-    from mdm_kinemic.mdm.sampler import respaced_diffusion
+    from mdm_kinemic.mdm.sampling.sampler import respaced_diffusion
 
     assert respaced_diffusion(loaded_student.args, respacing).num_timesteps == steps
 
 
 @pytest.mark.upstream
 def test_respacing_that_cannot_divide_the_steps_is_upstreams_error(loaded_student):
-    from mdm_kinemic.mdm.sampler import respaced_diffusion
+    from mdm_kinemic.mdm.sampling.sampler import respaced_diffusion
 
     with pytest.raises(ValueError, match="cannot create exactly 10 steps with an integer stride"):
         respaced_diffusion(loaded_student.args, "ddim7")
@@ -63,8 +67,8 @@ def _inputs(model, batch=3, length=12):
 @pytest.mark.upstream
 @pytest.mark.parametrize("scale", [2.5, 1.0, 0.0])
 def test_one_batch_guidance_equals_the_two_pass_guidance(loaded_student, scale):
-    from mdm_kinemic.mdm.guidance import DualConditionCFG
-    from mdm_kinemic.mdm.sampler import BatchedGuidance
+    from mdm_kinemic.mdm.model.guidance import DualConditionCFG
+    from mdm_kinemic.mdm.sampling.sampler import BatchedGuidance
 
     model = loaded_student.model
     x, t, y = _inputs(model)
@@ -90,7 +94,7 @@ def test_a_sample_without_text_is_conditioned_on_its_class_prompt(loaded_student
 
 @pytest.fixture(scope="module")
 def sampler(loaded_student):
-    from mdm_kinemic.mdm.sampler import (
+    from mdm_kinemic.mdm.sampling.sampler import (
         BatchedGuidance,
         GuidedSampler,
         respaced_diffusion,

@@ -6,7 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from mdm_kinemic.mdm.sampling_data import Normaliser, SamplingDataset, SamplingLoader
+from mdm_kinemic.mdm.sampling.sampling_data import (
+    Normaliser,
+    SamplingDataset,
+    SamplingLoader,
+)
 
 
 def test_inv_transform_is_x_times_std_plus_mean_for_numpy_and_torch():

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mdm_kinemic.mdm.student import (
+from mdm_kinemic.mdm.sampling.student import (
     SamplingInputError,
     StudentInfo,
     find_norm_stats,

@@ -7,12 +7,12 @@ import json
 import numpy as np
 import pytest
 
+from mdm_kinemic.data.fewshot_clips import FewShotClipsError, fewshot_lengths
 from mdm_kinemic.synth import (
     SynthError,
     SynthSettings,
     _check_out,
     _recorded_data,
-    fewshot_lengths,
     main,
     plan_motions,
 )
@@ -35,9 +35,9 @@ def test_fewshot_lengths_match_classes_by_name(tiny_targets):
     lengths, ids = fewshot_lengths(["Side Kick", "run on the spot"], tiny_targets, None, "xsub")
     assert lengths == {0: [16, 30], 1: [20, 24]}
     assert ids == {0: ["real1_0", "real1_1"], 1: ["real0_0", "real0_1"]}
-    with pytest.raises(SynthError, match="class 'yawn' of the checkpoint has no clip in"):
+    with pytest.raises(FewShotClipsError, match="class 'yawn' has no clip in"):
         fewshot_lengths(["yawn"], tiny_targets, None, "xsub")
-    with pytest.raises(SynthError, match="split splits/fewshot/S0001/xsub/train"):
+    with pytest.raises(FewShotClipsError, match="split splits/fewshot/S0001/xsub/train"):
         fewshot_lengths(["side kick"], tiny_targets, "S0001", "xsub")
 
 
@@ -75,7 +75,7 @@ def test_non_positive_sample_count_is_a_usage_error(per_class, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["--model_path", "m.pt", "--out", "o", "--per_class", str(per_class)])
     assert exit_.value.code == 2
-    assert "per_class must be an integer >= 1" in capsys.readouterr().err
+    assert "per_class (--per_class) must be an integer >= 1" in capsys.readouterr().err
 
 
 def test_settings_validate_lengths_and_device():
@@ -118,8 +118,8 @@ def test_synth_writes_a_labelled_humanml3d_dataset(synth_run, tiny_targets, shar
 
 @pytest.mark.upstream
 def test_resume_keeps_finished_motions_and_redraws_the_rest_identically(synth_run, tiny_student, tiny_targets):
-    from mdm_kinemic.mdm.options import UpstreamSettings
-    from mdm_kinemic.mdm.sampler import SamplerSettings
+    from mdm_kinemic.mdm.sampling.sampler import SamplerSettings
+    from mdm_kinemic.mdm.upstream.options import UpstreamSettings
     from mdm_kinemic.synth import synthesize
 
     vecs = synth_run / "new_joint_vecs"

@@ -77,7 +77,7 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random-weight upstream checkpoint like humanml_trans_enc_512 but 2 layers of width 64."""
     out = tmp_path_factory.mktemp("tiny_ckpt") / "tiny"
     subprocess.run(
-        [sys.executable, "-m", "mdm_kinemic.mdm.random_checkpoint", "--like", "humanml_trans_enc_512",
+        [sys.executable, "-m", "mdm_kinemic.mdm.checkpoints.random_checkpoint", "--like", "humanml_trans_enc_512",
          "--out", str(out), "--layers", "2", "--latent_dim", "64", "--clip_weights", "random"],
         check=True, cwd=REPO, env=subprocess_env(), capture_output=True, timeout=600,
     )

@@ -58,7 +58,7 @@ class SamplerSettings:
 
     guidance_param: float = field(default=2.5, metadata={
         "help": "classifier-free guidance scale s over the dual text + action condition (paper: 2.5; "
-                "1 = conditional prediction only, one pass)", "type": float})
+                "1 = conditional prediction only, one pass)"})
     timestep_respacing: str = field(default="", metadata={
         "help": "respace the checkpoint's diffusion steps with upstream's space_timesteps: '' keeps "
                 "them (MDM: 1000), 'ddim50' / 'ddim100' DDIM striding, '50' or '25,25' even sections"})
@@ -68,7 +68,7 @@ class SamplerSettings:
         "choices": SAMPLERS})
     batch_size: int = field(default=0, metadata={
         "help": "motions per network batch (each runs as 2 x batch rows with guidance); 0 = as many as "
-                "memory allows (CUDA: measured; CPU: 256)", "type": int})
+                "memory allows (CUDA: measured; CPU: 256)"})
 
     def __post_init__(self) -> None:
         if not math.isfinite(float(self.guidance_param)) or self.guidance_param < 0:
@@ -128,7 +128,7 @@ class BatchedGuidance(nn.Module):
     """Classifier-free guidance over text + action with both passes in one batch.
 
     Args:
-        model: a KineMICSamplingModel (mdm/student.py), or anything whose ``forward(x, t, y)``
+        model: a KineMICSamplingModel (mdm/sampling/student.py), or anything whose ``forward(x, t, y)``
             honours per-sample ``y['drop_text']`` and ``y['drop_action']`` (BoolTensor [B]) as
             KineMICMDM does.
         scale: guidance scale s, used where y has no 'scale'; 1 runs the conditional pass only.

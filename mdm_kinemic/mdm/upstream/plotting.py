@@ -29,7 +29,7 @@ def _needs_fix() -> bool:
 def install_plot_fix() -> None:
     """Make upstream's plot_3d_motion draw its axes (idempotent).
 
-    Requires upstream importable (``mdm_kinemic.mdm.upstream.import_upstream`` done).
+    Requires upstream importable (``mdm_kinemic.mdm.upstream.locate.import_upstream`` done).
     Source: upstream data_loaders/humanml/utils/plot_script.py, ``ax = p3.Axes3D(fig)``.
     """
     from data_loaders.humanml.utils import plot_script
@@ -55,7 +55,7 @@ def load_upstream_plotter(mdm_root: str | None = None) -> Callable[..., object] 
         ``plot_3d_motion(save_path, kinematic_tree, joints, title, dataset, fps=...)`` returning
         a moviepy VideoClip, or None (callers then draw with mdm_kinemic.viz.render's own code).
     """
-    from mdm_kinemic.mdm.upstream import UpstreamNotFoundError, import_upstream
+    from mdm_kinemic.mdm.upstream.locate import UpstreamNotFoundError, import_upstream
 
     try:
         import_upstream(mdm_root)

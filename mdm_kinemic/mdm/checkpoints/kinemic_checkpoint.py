@@ -33,13 +33,13 @@ import torch
 from torch import nn
 
 from mdm_kinemic.atomic import atomic_torch_save, atomic_write_text
-from mdm_kinemic.mdm.kinemic_mdm import (
+from mdm_kinemic.mdm.model.kinemic_mdm import (
     BaseCheckpoint,
     DualStreamMDM,
     KineMICModelSettings,
     kinemic_mdm_class,
 )
-from mdm_kinemic.mdm.lora import LoraSettings
+from mdm_kinemic.mdm.model.lora import LoraSettings
 
 KINEMIC_SECTION = "kinemic"
 KINEMIC_FORMAT = 1
@@ -112,11 +112,14 @@ def start_from_base(
         LoadedKineMIC with step 0, no extra state, model in eval mode.
 
     Raises:
-        CheckpointNotFoundError, CheckpointError (mdm/checkpoint.py): missing or truncated file,
+        CheckpointNotFoundError, CheckpointError (mdm/checkpoints/upstream_checkpoint.py): missing or truncated file,
             args.json missing or with an unknown arch, feature width mismatch.
         ValueError: the checkpoint is not a text-conditioned trans_enc MDM.
     """
-    from mdm_kinemic.mdm.checkpoint import load_upstream_checkpoint, read_args_json
+    from mdm_kinemic.mdm.checkpoints.upstream_checkpoint import (
+        load_upstream_checkpoint,
+        read_args_json,
+    )
 
     loaded = load_upstream_checkpoint(
         mdm_ckpt,
@@ -218,7 +221,7 @@ def resolve_model_file(model_path: str | os.PathLike) -> Path:
     Raises:
         FileNotFoundError: no such file, or a folder without model*.pt.
     """
-    from mdm_kinemic.mdm.checkpoint import latest_model_file
+    from mdm_kinemic.mdm.checkpoints.upstream_checkpoint import latest_model_file
 
     path = Path(os.path.abspath(os.path.expanduser(os.fspath(model_path))))
     if path.is_dir():
@@ -237,7 +240,11 @@ def read_kinemic_args(model_path: str | os.PathLike) -> dict[str, Any]:
     Raises:
         KineMICCheckpointError: args.json missing, unreadable, or without a kinemic section.
     """
-    from mdm_kinemic.mdm.checkpoint import CheckpointError, args_path_for, read_args_json
+    from mdm_kinemic.mdm.checkpoints.upstream_checkpoint import (
+        CheckpointError,
+        args_path_for,
+        read_args_json,
+    )
 
     path = args_path_for(model_path)
     try:
@@ -399,14 +406,14 @@ def load_exported(
 
     Raises:
         KineMICCheckpointError: not a standalone KineMIC file, or unreadable.
-        CheckpointError (mdm/checkpoint.py): weights that do not fit the stored args.
+        CheckpointError (mdm/checkpoints/upstream_checkpoint.py): weights that do not fit the stored args.
     """
-    from mdm_kinemic.mdm.checkpoint import (
+    from mdm_kinemic.mdm.checkpoints.upstream_checkpoint import (
         build_upstream_model,
         load_weights,
         upstream_default_args,
     )
-    from mdm_kinemic.mdm.upstream import import_upstream
+    from mdm_kinemic.mdm.upstream.locate import import_upstream
 
     import_upstream(mdm_root, clip_weights=clip_weights)
     from utils.parser_util import apply_rules

@@ -1,6 +1,6 @@
 """Upstream-format MDM checkpoints with RANDOM weights, for dry runs and tests.
 
-    python -m mdm_kinemic.mdm.random_checkpoint --like humanml_trans_enc_512 --out DIR \
+    python -m mdm_kinemic.mdm.checkpoints.random_checkpoint --like humanml_trans_enc_512 --out DIR \
         [--layers 2 --latent_dim 64] [--seed 0]
 
 writes ``DIR/args.json``, ``DIR/model000000000.pt`` and ``DIR/RANDOM_WEIGHTS.txt``. The network is
@@ -34,11 +34,8 @@ from pathlib import Path
 import torch
 
 from mdm_kinemic.atomic import atomic_torch_save, atomic_write_text
-from mdm_kinemic.mdm.options import (
-    UpstreamSettings,
-    add_dataclass_options,
-    add_upstream_options,
-)
+from mdm_kinemic.flags import add_dataclass_options, dataclass_from_args
+from mdm_kinemic.mdm.upstream.options import UpstreamSettings, add_upstream_options
 
 __all__ = ["PRESETS", "RANDOM_MARKER", "RandomCheckpointSettings", "main", "make_random_checkpoint"]
 
@@ -100,14 +97,14 @@ PRESETS: dict[str, dict] = {
 class RandomCheckpointSettings:
     """What random checkpoint to write."""
 
-    out: str = field(default="", metadata={"help": "Output folder (created; must not hold a model*.pt unless --overwrite)."})
+    out: str = field(metadata={"help": "Output folder (created; must not hold a model*.pt unless --overwrite)."})
     like: str = field(
         default="humanml_trans_enc_512",
         metadata={"help": "Released checkpoint whose args.json to use.", "choices": tuple(PRESETS)},
     )
-    layers: int | None = field(default=None, metadata={"help": "Override the transformer depth (tiny tests: 2).", "type": int})
-    latent_dim: int | None = field(default=None, metadata={"help": "Override the latent width (tiny tests: 64).", "type": int})
-    seed: int = field(default=0, metadata={"help": "Seed of the random initialisation.", "type": int})
+    layers: int | None = field(default=None, metadata={"help": "Override the transformer depth (tiny tests: 2)."})
+    latent_dim: int | None = field(default=None, metadata={"help": "Override the latent width (tiny tests: 64)."})
+    seed: int = field(default=0, metadata={"help": "Seed of the random initialisation."})
     overwrite: bool = field(default=False, metadata={"help": "Replace an existing checkpoint in --out."})
 
     def __post_init__(self) -> None:
@@ -139,9 +136,10 @@ def make_random_checkpoint(
         FileExistsError: the folder already holds a checkpoint and ``overwrite`` is False.
         UpstreamNotFoundError: no upstream MDM.
     """
-    from mdm_kinemic.mdm import clip_compat
-    from mdm_kinemic.mdm.checkpoint import build_upstream_model, upstream_default_args
-    from mdm_kinemic.mdm.upstream import import_upstream, upstream_state
+    from mdm_kinemic.mdm.checkpoints.upstream_checkpoint import upstream_default_args
+    from mdm_kinemic.mdm.model.build import build_upstream_model
+    from mdm_kinemic.mdm.upstream import clip_compat
+    from mdm_kinemic.mdm.upstream.locate import import_upstream, upstream_state
 
     out = Path(settings.out)
     if out.is_dir() and any(out.glob("model*.pt")) and not settings.overwrite:
@@ -180,14 +178,14 @@ def make_random_checkpoint(
     saved["random_checkpoint"] = {
         "like": settings.like,
         "seed": settings.seed,
-        "note": "RANDOM weights from mdm_kinemic.mdm.random_checkpoint: for dry runs and tests only",
+        "note": "RANDOM weights from mdm_kinemic.mdm.checkpoints.random_checkpoint: for dry runs and tests only",
     }
     ckpt = out / f"model{0:09d}.pt"
     atomic_torch_save(ckpt, payload)
     atomic_write_text(out / "args.json", json.dumps(saved, indent=4, sort_keys=True))
     atomic_write_text(
         out / RANDOM_MARKER,
-        f"The weights in this folder are RANDOM (mdm_kinemic.mdm.random_checkpoint --like {settings.like}, "
+        f"The weights in this folder are RANDOM (mdm_kinemic.mdm.checkpoints.random_checkpoint --like {settings.like}, "
         f"seed {settings.seed}). They generate noise, not motion. Use them for dry runs and tests only.\n",
     )
     logger.warning("wrote a RANDOM-weight MDM checkpoint %s (like %s): not a trained model", ckpt, settings.like)
@@ -197,18 +195,15 @@ def make_random_checkpoint(
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit status."""
     parser = argparse.ArgumentParser(
-        prog="python -m mdm_kinemic.mdm.random_checkpoint",
+        prog="python -m mdm_kinemic.mdm.checkpoints.random_checkpoint",
         description="Write an upstream MDM checkpoint with RANDOM weights (dry runs and tests only).",
     )
-    add_dataclass_options(parser, RandomCheckpointSettings)
+    add_dataclass_options(parser, RandomCheckpointSettings, "random checkpoint")
     add_upstream_options(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        settings = RandomCheckpointSettings(
-            out=args.out or "", like=args.like, layers=args.layers, latent_dim=args.latent_dim,
-            seed=args.seed, overwrite=args.overwrite,
-        )
+        settings = dataclass_from_args(RandomCheckpointSettings, args)
         upstream = UpstreamSettings.from_args(args)
     except ValueError as err:
         parser.error(str(err))

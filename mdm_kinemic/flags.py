@@ -1,11 +1,14 @@
-"""argparse options built from settings dataclasses, and the dataclasses rebuilt from the namespace.
+"""argparse flags built from settings dataclasses, and the dataclasses rebuilt from the namespace.
 
-Every settings dataclass of the project (LoraSettings, MiningSettings, LossWeights, TrainSettings,
-...) is the single source of a flag's name, type, default and validation: this module turns its
-fields into one argparse group, so that the CLI and the library cannot drift apart. Booleans
-become ``--flag / --no-flag`` (BooleanOptionalAction), Literal fields become ``choices``, tuple
-fields take several values, and a ValueError from the dataclass's ``__post_init__`` becomes a
-usage error naming the flag.
+The one mechanism from settings to flags of every command. Each settings dataclass of the project
+(LoraSettings, MiningSettings, LossWeights, HarProtocol, SynthSettings, UpstreamSettings, ...) is
+the single source of a flag's name, type, default, help text (``metadata["help"]``), accepted
+values (``metadata["choices"]`` or a Literal type) and validation: this module turns its fields
+into one argparse group, so that the command line and the library cannot drift apart. Booleans
+become ``--flag / --no-flag`` (BooleanOptionalAction), tuple fields take several values, and a
+ValueError from the dataclass's ``__post_init__`` becomes an error naming the flag.
+
+It imports nothing from the package, so every layer may use it.
 """
 
 from __future__ import annotations
@@ -56,8 +59,8 @@ def _default_of(field: dataclasses.Field) -> Any:
     return None
 
 
-def _help_text(field: dataclasses.Field, overrides: Mapping[str, str], default: Any, required: bool) -> str:
-    text = overrides.get(field.name) or field.metadata.get("help") or ""
+def _help_text(field: dataclasses.Field, default: Any, required: bool) -> str:
+    text = field.metadata.get("help") or ""
     if required:
         suffix = "(required)"
     elif default is None:
@@ -76,12 +79,11 @@ def add_dataclass_options(
     title: str,
     *,
     prefix: str = "",
-    help_overrides: Optional[Mapping[str, str]] = None,
     defaults: Optional[Mapping[str, Any]] = None,
     skip: Sequence[str] = (),
     renames: Optional[Mapping[str, str]] = None,
-    choices: Optional[Mapping[str, Sequence[Any]]] = None,
     description: Optional[str] = None,
+    unset_defaults: bool = False,
 ) -> argparse._ArgumentGroup:
     """Add one argparse group with a flag per field of the dataclass ``cls``.
 
@@ -91,16 +93,16 @@ def add_dataclass_options(
             Optional of those, tuple[X, ...]).
         title: the group title shown by --help.
         prefix: prepended to every flag and dest (e.g. "lora_" gives --lora_rank).
-        help_overrides: help text per field name, used where the field has no metadata["help"].
         defaults: defaults per field name that replace the dataclass's own (e.g. the CLI's
             paper default where the library's differs).
         skip: field names not exposed as flags (the caller fills them).
         renames: flag names (without prefix) for fields whose CLI name differs from the field's
             (e.g. {"temperature": "tau"} gives --tau); pass the same mapping to
             :func:`dataclass_from_args`.
-        choices: accepted values per field name, for fields typed ``str`` that the dataclass
-            validates against a list (shown by --help, checked by argparse).
         description: the group's description.
+        unset_defaults: every flag defaults to None, so that :func:`given_values` tells which
+            flags the user set (for settings whose defaults depend on another flag, e.g.
+            ``--quick``); --help still shows the dataclass's defaults.
 
     Returns:
         The argparse group.
@@ -111,7 +113,6 @@ def add_dataclass_options(
     if not dataclasses.is_dataclass(cls):
         raise TypeError(f"{cls!r} is not a dataclass")
     hints = typing.get_type_hints(cls)
-    overrides = dict(help_overrides or {})
     new_defaults = dict(defaults or {})
     group = parser.add_argument_group(title, description)
     for field in dataclasses.fields(cls):
@@ -120,7 +121,10 @@ def add_dataclass_options(
         required = (field.name not in new_defaults and field.default is dataclasses.MISSING
                     and field.default_factory is dataclasses.MISSING)  # type: ignore[misc]
         default = new_defaults.get(field.name, _default_of(field))
-        help_text = _help_text(field, overrides, default, required)
+        help_text = _help_text(field, default, required)
+        if unset_defaults:
+            default, required = None, False
+        listed = field.metadata.get("choices")
         tp, optional = _unwrap_optional(hints[field.name])
         origin = typing.get_origin(tp)
         name = (renames or {}).get(field.name, field.name)
@@ -137,14 +141,13 @@ def add_dataclass_options(
             item_args = [a for a in typing.get_args(tp) if a is not Ellipsis]
             item_tp = item_args[0] if item_args else str
             item_tp, _ = _unwrap_optional(item_tp)
-            if typing.get_origin(item_tp) is typing.Literal:
-                group.add_argument(flag, dest=dest, nargs="*", choices=list(typing.get_args(item_tp)),
-                                   default=default, help=help_text)
+            if typing.get_origin(item_tp) is typing.Literal or listed:
+                accepted = list(listed or typing.get_args(item_tp))
+                group.add_argument(flag, dest=dest, nargs="*", choices=accepted, default=default, help=help_text)
             else:
                 group.add_argument(flag, dest=dest, nargs="*", type=_scalar_parser(item_tp, False),
                                    default=default, help=help_text)
         elif tp is Any or isinstance(tp, type):
-            listed = (choices or {}).get(field.name)
             group.add_argument(flag, dest=dest, type=_scalar_parser(tp, optional), default=default,
                                required=required, help=help_text,
                                choices=list(listed) if listed else None,
@@ -152,6 +155,24 @@ def add_dataclass_options(
         else:
             raise TypeError(f"{cls.__name__}.{field.name}: unsupported type {tp!r} for a flag")
     return group
+
+
+def given_values(cls: type, args: argparse.Namespace, *, prefix: str = "",
+                 renames: Optional[Mapping[str, str]] = None) -> dict[str, Any]:
+    """The fields of ``cls`` whose flags were given, from a group added with ``unset_defaults``.
+
+    Returns:
+        {field name: value} for every flag that is not None (tuples for tuple fields).
+    """
+    hints = typing.get_type_hints(cls)
+    renames = dict(renames or {})
+    given: dict[str, Any] = {}
+    for field in dataclasses.fields(cls):
+        value = getattr(args, prefix + renames.get(field.name, field.name), None)
+        if field.init and value is not None:
+            tp, _ = _unwrap_optional(hints[field.name])
+            given[field.name] = tuple(value) if typing.get_origin(tp) is tuple and isinstance(value, list) else value
+    return given
 
 
 def dataclass_from_args(cls: type[T], args: argparse.Namespace, *, prefix: str = "",

@@ -8,33 +8,13 @@ makes paths absolute against the current directory, before anything changes dire
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["UpstreamSettings", "add_dataclass_options", "add_upstream_options"]
+from mdm_kinemic.flags import add_dataclass_options
 
-
-def add_dataclass_options(group, cls, *, skip: tuple[str, ...] = ()) -> None:
-    """Add one ``--name`` flag per dataclass field of ``cls`` to an argparse group.
-
-    The field's ``metadata['help']`` is the help text; bool fields become
-    ``BooleanOptionalAction``; other types come from ``metadata['type']`` (default ``str``) and
-    the default from the field's default. Fields named in ``skip`` are left out.
-    """
-    for f in dataclasses.fields(cls):
-        if f.name in skip:
-            continue
-        default = f.default if f.default is not dataclasses.MISSING else None
-        kwargs = {"default": default, "help": f.metadata.get("help", "")}
-        if f.type in ("bool", bool):
-            kwargs["action"] = argparse.BooleanOptionalAction
-        else:
-            kwargs["type"] = f.metadata.get("type", str)
-            if "choices" in f.metadata:
-                kwargs["choices"] = f.metadata["choices"]
-        group.add_argument(f"--{f.name}", **kwargs)
+__all__ = ["UpstreamSettings", "add_upstream_options"]
 
 
 @dataclass
@@ -44,17 +24,15 @@ class UpstreamSettings:
     mdm_root: str | None = field(
         default=None,
         metadata={
-            "help": "Upstream MDM checkout (folder holding model/mdm.py). Default: $MDM_ROOT, else the "
-            "submodule third_party/motion-diffusion-model."
+            "help": ("upstream MDM checkout (default: $MDM_ROOT, else the submodule "
+                     "third_party/motion-diffusion-model)")
         },
     )
     clip_weights: str | None = field(
         default=None,
         metadata={
-            "help": "OpenAI CLIP ViT-B/32 weights: a file (OpenAI's ViT-B-32.pt or open_clip's ViT-B-32 "
-            "'openai' file), or 'random' for dry runs (meaningless text features, warned on every run). "
-            "Default: $MDM_KINEMIC_CLIP_WEIGHTS, else ~/.cache/clip/ViT-B-32.pt or open_clip's "
-            "Hugging Face cache."
+            "help": ("CLIP ViT-B/32 weights file, or 'random' for dry runs (meaningless text features, warned); "
+                     "default: $MDM_KINEMIC_CLIP_WEIGHTS, else the caches")
         },
     )
 
@@ -84,6 +62,5 @@ def add_upstream_options(parser: argparse.ArgumentParser) -> argparse._ArgumentG
     Returns:
         The argparse group.
     """
-    group = parser.add_argument_group("upstream", "upstream MDM and its CLIP text encoder")
-    add_dataclass_options(group, UpstreamSettings)
-    return group
+    return add_dataclass_options(parser, UpstreamSettings, "upstream",
+                                 description="upstream MDM and its CLIP text encoder")

@@ -21,7 +21,6 @@ rejects.
 
 from __future__ import annotations
 
-import argparse
 import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
@@ -47,15 +46,15 @@ class LoraSettings:
         ValueError: a field out of range, naming the field and the accepted values.
     """
 
-    rank: int = field(default=16, metadata={"help": "LoRA rank r of every adapted layer."})
-    alpha: float = field(default=32.0, metadata={"help": "LoRA alpha; the update is scaled by alpha / rank."})
+    rank: int = field(default=16, metadata={"help": "LoRA rank r on every adapted layer (paper Sec. 4: 16)"})
+    alpha: float = field(default=32.0, metadata={"help": "LoRA alpha; the update is scaled by alpha / r (paper: 32)"})
     dropout: float = field(
         default=0.1,
-        metadata={"help": "Dropout on the LoRA input of adapted Linear layers (none on attention)."},
+        metadata={"help": "dropout on the LoRA input of adapted linear layers, none on attention (paper: 0.1)"},
     )
     targets: tuple[str, ...] = field(
         default=tuple(LORA_TARGETS),
-        metadata={"help": f"Layer groups that get LoRA, any of: {', '.join(LORA_TARGETS)}."},
+        metadata={"choices": tuple(LORA_TARGETS), "help": "layer groups that get LoRA (paper: all layers; embed_text, LayerNorms and CLIP never)"},
     )
 
     def __post_init__(self) -> None:
@@ -118,25 +117,6 @@ class LoraSettings:
         if unknown:
             raise ValueError(f"LoRA settings: unknown keys {sorted(unknown)}; accepted keys are {sorted(known)}")
         return cls(**{k: (tuple(v) if k == "targets" else v) for k, v in data.items()})
-
-    @classmethod
-    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
-        """Add ``--lora_rank``, ``--lora_alpha``, ``--lora_dropout``, ``--lora_targets`` to ``parser``."""
-        group = parser.add_argument_group("lora")
-        defaults = cls()
-        for f in fields(cls):
-            flag = f"--lora_{f.name}"
-            if f.name == "targets":
-                group.add_argument(flag, nargs="+", choices=list(LORA_TARGETS), default=list(defaults.targets),
-                                   help=f.metadata["help"])
-            else:
-                group.add_argument(flag, type=type(getattr(defaults, f.name)), default=getattr(defaults, f.name),
-                                   help=f.metadata["help"])
-
-    @classmethod
-    def from_args(cls, args: argparse.Namespace) -> LoraSettings:
-        """Settings from the flags that ``add_arguments`` defined."""
-        return cls(**{f.name: getattr(args, f"lora_{f.name}") for f in fields(cls)})
 
 
 def inject_lora(model: nn.Module, settings: LoraSettings) -> Any:

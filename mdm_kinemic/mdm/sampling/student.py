@@ -1,10 +1,10 @@
 """A trained KineMIC student as sampling sees it: its classes, prompts, statistics and network.
 
 Shared by the two sampling routes: upstream's sample/generate.py under ``--kinemic`` (the runner
-or the patch, mdm/plugin.py) and ``python -m mdm_kinemic.synth``.
+or the patch, mdm/sampling/plugin.py) and ``python -m mdm_kinemic.synth``.
 
 * ``read_student_info``: class names and the text condition c^T of each class, from the
-  checkpoint folder's args.json ("kinemic" section, mdm/kinemic_checkpoint.py);
+  checkpoint folder's args.json ("kinemic" section, mdm/checkpoints/kinemic_checkpoint.py);
 * ``select_actions``: actions by name (NTU's, e.g. "side kick"), by class index, or all;
 * ``find_norm_stats``: the Mean/Std the student's base was trained with, to de-normalise samples;
 * ``KineMICSamplingModel``: the student with upstream MDM's model interface, where a sample
@@ -83,7 +83,9 @@ def resolve_model_file(model_path: str | os.PathLike) -> Path:
     Raises:
         SamplingInputError: no such file, or a folder without model*.pt.
     """
-    from mdm_kinemic.mdm.kinemic_checkpoint import resolve_model_file as resolve
+    from mdm_kinemic.mdm.checkpoints.kinemic_checkpoint import (
+        resolve_model_file as resolve,
+    )
 
     try:
         return resolve(model_path)
@@ -105,7 +107,7 @@ def read_student_info(model_path: str | os.PathLike) -> StudentInfo:
             has no "kinemic" section), or args.json is unreadable.
     """
     from mdm_kinemic.core.mining import DEFAULT_PROMPT_TEMPLATE
-    from mdm_kinemic.mdm.kinemic_checkpoint import (
+    from mdm_kinemic.mdm.checkpoints.kinemic_checkpoint import (
         KINEMIC_SECTION,
         KineMICCheckpointError,
         read_kinemic_args,
@@ -203,7 +205,7 @@ def find_norm_stats(
         SamplingInputError: none of the places holds Mean.npy and Std.npy (the message lists
             them and the fix), or the files have another width than the model's features.
     """
-    from mdm_kinemic.mdm.checkpoint import DATASET_FEATURES
+    from mdm_kinemic.mdm.model.build import DATASET_FEATURES
 
     candidates: list[tuple[str, Path]] = []
     if explicit:
@@ -237,7 +239,7 @@ def find_norm_stats(
 class ClassPromptModel(nn.Module):
     """A sampling network with its action classes and the text features of their prompts c^T.
 
-    The base of ``KineMICSamplingModel`` and of mdm/prompt_model.py ``PromptSamplingModel``.
+    The base of ``KineMICSamplingModel`` and of mdm/sampling/prompt_model.py ``PromptSamplingModel``.
 
     Args:
         network: the module the subclass calls.
@@ -322,7 +324,7 @@ class KineMICSamplingModel(ClassPromptModel):
 
 @dataclass
 class LoadedStudent:
-    """What ``load_student`` returns: ``model`` (KineMICSamplingModel, or mdm/prompt_model.py's
+    """What ``load_student`` returns: ``model`` (KineMICSamplingModel, or mdm/sampling/prompt_model.py's
     PromptSamplingModel for a plain MDM; eval mode), ``diffusion`` (upstream's, for the base
     checkpoint's args), ``args`` (upstream flags of the base), ``info``."""
 
@@ -344,7 +346,7 @@ def load_student(
 
     Args:
         model_path: SAVE/model%09d.pt or SAVE.
-        mdm_root, clip_weights: see mdm/upstream.py ``import_upstream``.
+        mdm_root, clip_weights: see mdm/upstream/locate.py ``import_upstream``.
         device: where the model goes.
         merge_lora: fold the LoRA adapters into the base weights (peft ``merge_and_unload``):
             sampling then runs plain MDM layers, without the adapters' extra matmuls.
@@ -356,7 +358,7 @@ def load_student(
         SamplingInputError: a plain MDM checkpoint, a missing path.
         KineMICCheckpointError, CheckpointError: unreadable or mismatching files.
     """
-    from mdm_kinemic.mdm.kinemic_checkpoint import load_kinemic_checkpoint
+    from mdm_kinemic.mdm.checkpoints.kinemic_checkpoint import load_kinemic_checkpoint
 
     info = read_student_info(model_path)
     loaded = load_kinemic_checkpoint(info.model_path, mdm_root=mdm_root, clip_weights=clip_weights, device=device)

@@ -17,7 +17,7 @@ utils.parser_util.generate_args                   upstream's, with condition che
                                                   a model conditioned on text and action at once
 utils.model_util.create_model_and_diffusion       ``plugin.create_model_and_diffusion``
 utils.model_util.load_saved_model                 ``plugin.load_saved_model`` for its models
-utils.sampler_util.ClassifierFreeSampleModel      one-batch dual guidance (mdm/sampler.py) for its
+utils.sampler_util.ClassifierFreeSampleModel      one-batch dual guidance (mdm/sampling/sampler.py) for its
                                                   models
 data_loaders.get_data.get_dataset_loader          ``plugin.get_dataset_loader`` (generate.py's
                                                   light dataset: no HumanML3D needed)
@@ -26,7 +26,7 @@ data_loaders.tensors.collate                      adds each sample's action to g
 ================================================  =============================================
 
 Plus, for every script: upstream's plot_3d_motion made to draw with matplotlib >= 3.6
-(mdm/plotting.py); for train/train_mdm.py, ``--data_dir`` honoured (mdm/hml_data.py); for
+(mdm/upstream/plotting.py); for train/train_mdm.py, ``--data_dir`` honoured (mdm/upstream/hml_data.py); for
 generate.py with a plain text-to-motion model and prompts (--text_prompt / --input_text) but no
 ./dataset/HumanML3D, the light dataset with the Mean/Std of ``--norm_stats`` (or ``--data_dir``).
 """
@@ -79,19 +79,19 @@ def _generate_args(parser_util) -> argparse.Namespace:
 def install_hooks(plugin: Any) -> None:
     """Wrap upstream's functions as the table in the module docstring says (idempotent).
 
-    Requires upstream importable (mdm/upstream.py ``import_upstream``) and unpatched (a patched
+    Requires upstream importable (mdm/upstream/locate.py ``import_upstream``) and unpatched (a patched
     upstream calls the plugin itself).
 
     Args:
-        plugin: a model plugin (mdm/plugin.py ``PLUGIN``).
+        plugin: a model plugin (mdm/sampling/plugin.py ``PLUGIN``).
     """
     if SESSION.installed:
         return
     from data_loaders import get_data, tensors
     from utils import model_util, parser_util, sampler_util
 
-    from mdm_kinemic.mdm.plotting import install_plot_fix
-    from mdm_kinemic.mdm.sampler import BatchedGuidance
+    from mdm_kinemic.mdm.sampling.sampler import BatchedGuidance
+    from mdm_kinemic.mdm.upstream.plotting import install_plot_fix
 
     original = {
         "add_base_options": parser_util.add_base_options,
@@ -160,7 +160,7 @@ def install_hooks(plugin: Any) -> None:
             if loader is not None:
                 return loader
         elif getattr(args, "data_dir", "") and name == "humanml" and hml_mode == "train":
-            from mdm_kinemic.mdm.hml_data import data_dir_loader
+            from mdm_kinemic.mdm.upstream.hml_data import data_dir_loader
 
             return data_dir_loader(args.data_dir, **kwargs)
         return original["get_dataset_loader"](**kwargs)
@@ -208,7 +208,7 @@ def _prompt_only_loader(args: argparse.Namespace, name: str) -> Any:
 
     import numpy as np
 
-    from mdm_kinemic.mdm.sampling_data import SamplingDataset, SamplingLoader
+    from mdm_kinemic.mdm.sampling.sampling_data import SamplingDataset, SamplingLoader
 
     prompts = getattr(args, "text_prompt", "") or getattr(args, "input_text", "")
     folder = os.path.join("dataset", "HumanML3D" if name == "humanml" else "KIT-ML")

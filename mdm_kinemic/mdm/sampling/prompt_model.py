@@ -2,7 +2,7 @@
 
 The paper's Table 1 row "MDM (zero-shot)" samples the pre-trained text-to-motion MDM with each
 class's prompt c^T ("a person performs a side kick.") and no fine-tuning. This module gives such
-a checkpoint the sampling interface of a KineMIC student (mdm/student.py), so that
+a checkpoint the sampling interface of a KineMIC student (mdm/sampling/student.py), so that
 ``python -m mdm_kinemic.synth`` and its guidance, batching and writers serve both:
 
 * ``is_kinemic_checkpoint``: whether a checkpoint folder is a KineMIC student or a plain MDM;
@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from mdm_kinemic.mdm.student import (
+from mdm_kinemic.mdm.sampling.student import (
     ClassPromptModel,
     LoadedStudent,
     SamplingInputError,
@@ -35,7 +35,10 @@ __all__ = ["PromptSamplingModel", "is_kinemic_checkpoint", "load_prompt_model", 
 
 
 def _args_json(model_file: Path) -> dict[str, Any]:
-    from mdm_kinemic.mdm.checkpoint import CheckpointError, read_args_json
+    from mdm_kinemic.mdm.checkpoints.upstream_checkpoint import (
+        CheckpointError,
+        read_args_json,
+    )
 
     try:
         return read_args_json(model_file)
@@ -49,7 +52,7 @@ def is_kinemic_checkpoint(model_path: str | os.PathLike) -> bool:
     Raises:
         SamplingInputError: no model file, or an unreadable args.json.
     """
-    from mdm_kinemic.mdm.kinemic_checkpoint import KINEMIC_SECTION
+    from mdm_kinemic.mdm.checkpoints.kinemic_checkpoint import KINEMIC_SECTION
 
     return isinstance(_args_json(resolve_model_file(model_path)).get(KINEMIC_SECTION), dict)
 
@@ -72,7 +75,7 @@ def prompt_model_info(
         SamplingInputError: a KineMIC checkpoint, a checkpoint without text conditioning, no
             classes, or a template without ``{label}``.
     """
-    from mdm_kinemic.mdm.kinemic_checkpoint import KINEMIC_SECTION
+    from mdm_kinemic.mdm.checkpoints.kinemic_checkpoint import KINEMIC_SECTION
 
     path = resolve_model_file(model_path)
     args_json = _args_json(path)
@@ -160,16 +163,16 @@ def load_prompt_model(
 
     Args:
         info: from ``prompt_model_info``.
-        mdm_root, clip_weights: see mdm/upstream.py ``import_upstream``.
+        mdm_root, clip_weights: see mdm/upstream/locate.py ``import_upstream``.
         device: where the model goes.
 
     Returns:
         LoadedStudent whose model is a PromptSamplingModel in eval mode.
 
     Raises:
-        CheckpointError, CheckpointNotFoundError: unreadable or mismatching files (mdm/checkpoint.py).
+        CheckpointError, CheckpointNotFoundError: unreadable or mismatching files (mdm/checkpoints/upstream_checkpoint.py).
     """
-    from mdm_kinemic.mdm.checkpoint import load_upstream_checkpoint
+    from mdm_kinemic.mdm.checkpoints.upstream_checkpoint import load_upstream_checkpoint
 
     loaded = load_upstream_checkpoint(info.model_path, mdm_root=mdm_root, clip_weights=clip_weights, device=device)
     model = PromptSamplingModel(loaded.model, info.class_names, info.class_prompts)

@@ -55,7 +55,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 MDM_ROOT_ENV = "MDM_ROOT"
-SUBMODULE_ROOT = Path(__file__).resolve().parents[2] / "third_party" / "motion-diffusion-model"
+SUBMODULE_ROOT = Path(__file__).resolve().parents[3] / "third_party" / "motion-diffusion-model"
 SUBMODULE_COMMAND = "git submodule update --init third_party/motion-diffusion-model"
 # every top-level folder of upstream's root that holds Python code (most have no __init__.py)
 UPSTREAM_PACKAGES = (
@@ -247,7 +247,7 @@ def import_upstream(mdm_root: str | os.PathLike | None = None, *, clip_weights: 
             if str(root) not in sys.path:
                 sys.path.append(str(root))
             importlib.invalidate_caches()
-            from mdm_kinemic.mdm import clip_compat, smpl_compat
+            from mdm_kinemic.mdm.upstream import clip_compat, smpl_compat
 
             clip_stand_in = not _openai_clip_available()
             if clip_stand_in:
@@ -257,7 +257,7 @@ def import_upstream(mdm_root: str | os.PathLike | None = None, *, clip_weights: 
             logger.info("upstream MDM imported from %s (%s)", root, _state)
         if clip_weights is not None:
             if _state.clip_stand_in:
-                from mdm_kinemic.mdm import clip_compat
+                from mdm_kinemic.mdm.upstream import clip_compat
 
                 clip_compat.configure(clip_weights)
             else:

@@ -20,22 +20,20 @@ TrainLoop drops and ``load_model_wo_clip`` allows to be missing anyway.
 :func:`install_sentence_text` lets upstream's unmodified scripts build it: upstream's
 ``--text_encoder_type`` (choices clip, bert) gains the choice ``minilm``; the value goes to
 args.json (model group), so sample/eval scripts reading args.json build the same model.
-``python -m mdm_kinemic.mdm.sentence_text SCRIPT ...`` is ``python -m mdm_kinemic.run SCRIPT
-...`` with this installed first.
+``python -m mdm_kinemic.run SCRIPT ...`` installs it before every script.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
-import sys
 from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["SENTENCE_ENCODERS", "FrozenSentenceEncoder", "install_sentence_text", "main", "sentence_text_mdm_class"]
+__all__ = ["SENTENCE_ENCODERS", "FrozenSentenceEncoder", "install_sentence_text", "sentence_text_mdm_class"]
 
 #: --text_encoder_type values served here -> mdm_kinemic.text encoder names
 SENTENCE_ENCODERS = {"minilm": "minilm"}
@@ -123,14 +121,14 @@ def with_sentence_text(base: type) -> type:
     name = "SentenceTextMDM" if base.__name__ == "MDM" else f"SentenceText{base.__name__}"
     SentenceText.__name__ = SentenceText.__qualname__ = name
     SentenceText.__module__ = __name__
-    SentenceText.__doc__ = f"{base.__name__} whose text condition comes from a sentence encoder (mdm/sentence_text.py)."
+    SentenceText.__doc__ = f"{base.__name__} whose text condition comes from a sentence encoder (mdm/model/sentence_text.py)."
     _CLASSES[base] = SentenceText
     return SentenceText
 
 
 def sentence_text_mdm_class() -> type:
     """``SentenceTextMDM``: upstream's MDM with the sentence encoder (:func:`with_sentence_text`)."""
-    from mdm_kinemic.mdm.upstream import import_upstream, upstream_state
+    from mdm_kinemic.mdm.upstream.locate import import_upstream, upstream_state
 
     if upstream_state() is None:
         import_upstream()
@@ -144,7 +142,7 @@ def model_class_for(args: argparse.Namespace, model_cls: type | None = None) -> 
     by :func:`with_sentence_text` when ``args.text_encoder_type`` is a sentence encoder
     ("minilm"), else ``model_cls`` unchanged (None stays None).
 
-    Meant for mdm/checkpoint.py ``build_upstream_model``, through which every checkpoint of this
+    Meant for mdm/model/build.py ``build_upstream_model``, through which every checkpoint of this
     project is built (teacher, KineMIC student, synth, export).
     """
     if getattr(args, "text_encoder_type", "clip") not in SENTENCE_ENCODERS:
@@ -178,7 +176,7 @@ def install_sentence_text() -> None:
         for action in parser._actions:
             if action.dest == "text_encoder_type" and action.choices is not None:
                 action.choices = [*action.choices, *(c for c in SENTENCE_ENCODERS if c not in action.choices)]
-                action.help = f"{action.help} (minilm: all-MiniLM-L6-v2, mdm_kinemic.mdm.sentence_text)"
+                action.help = f"{action.help} (minilm: all-MiniLM-L6-v2, mdm_kinemic.mdm.model.sentence_text)"
 
     @functools.wraps(create)
     def create_model_and_diffusion(args, data):
@@ -190,23 +188,3 @@ def install_sentence_text() -> None:
     create_model_and_diffusion._sentence_text = True
     parser_util.add_model_options = add_model_options_with_sentence
     model_util.create_model_and_diffusion = create_model_and_diffusion
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m mdm_kinemic.mdm.sentence_text SCRIPT ...``: mdm_kinemic.run with the sentence encoder."""
-    from mdm_kinemic.mdm.options import UpstreamSettings, add_upstream_options
-    from mdm_kinemic.mdm.upstream import import_upstream
-    from mdm_kinemic.run import main as run_main
-
-    argv = list(sys.argv[1:] if argv is None else argv)
-    pre = argparse.ArgumentParser(add_help=False)
-    add_upstream_options(pre)
-    known, _ = pre.parse_known_args(argv[1:])
-    upstream = UpstreamSettings.from_args(known)
-    import_upstream(upstream.mdm_root, clip_weights=upstream.clip_weights)
-    install_sentence_text()
-    return run_main(argv)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

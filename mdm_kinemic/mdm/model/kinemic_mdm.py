@@ -33,7 +33,7 @@ import torch
 from torch import Tensor, nn
 
 from mdm_kinemic.core.denoiser import Condition, DenoiserOutput
-from mdm_kinemic.mdm.lora import LoraSettings, inject_lora, lora_parameter_names
+from mdm_kinemic.mdm.model.lora import LoraSettings, inject_lora, lora_parameter_names
 
 ACTION_INITS = ("normal", "randn")
 TEACHER_MODES = ("eval", "train")
@@ -55,6 +55,7 @@ class KineMICModelSettings:
     action_init: str = field(
         default="normal",
         metadata={
+            "choices": ACTION_INITS,
             "help": "Action embedding init: 'normal' = N(0, 0.02^2) (ours; the paper is silent), "
             "'randn' = N(0, 1) (the authors' code)."
         },
@@ -62,6 +63,7 @@ class KineMICModelSettings:
     teacher_mode: str = field(
         default="eval",
         metadata={
+            "choices": TEACHER_MODES,
             "help": "Module mode of the frozen teacher: 'eval' (deterministic, ours) or 'train' "
             "(dropout active, the authors' code)."
         },
@@ -93,16 +95,6 @@ class KineMICModelSettings:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 
-    @classmethod
-    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
-        """Add ``--action_init`` and ``--teacher_mode`` (num_actions and class names come from the labels)."""
-        group = parser.add_argument_group("kinemic model")
-        for f in fields(cls):
-            if f.name == "action_init":
-                group.add_argument("--action_init", choices=ACTION_INITS, default=f.default, help=f.metadata["help"])
-            elif f.name == "teacher_mode":
-                group.add_argument("--teacher_mode", choices=TEACHER_MODES, default=f.default, help=f.metadata["help"])
-
 
 _KINEMIC_MDM_CLASS: type | None = None
 
@@ -114,11 +106,11 @@ def kinemic_mdm_class() -> type:
         ``KineMICMDM``, a subclass of upstream's ``model.mdm.MDM``.
 
     Raises:
-        UpstreamNotFoundError: upstream MDM cannot be located (see mdm/upstream.py).
+        UpstreamNotFoundError: upstream MDM cannot be located (see mdm/upstream/locate.py).
     """
     global _KINEMIC_MDM_CLASS
     if _KINEMIC_MDM_CLASS is None:
-        from mdm_kinemic.mdm.upstream import import_upstream, upstream_state
+        from mdm_kinemic.mdm.upstream.locate import import_upstream, upstream_state
 
         if upstream_state() is None:
             import_upstream()
@@ -285,14 +277,14 @@ def build_kinemic_mdm(upstream_args: argparse.Namespace, settings: KineMICModelS
 
     Args:
         upstream_args: the base checkpoint's args.json as upstream's flag Namespace
-            (mdm/checkpoint.py ``read_checkpoint_args``).
+            (mdm/checkpoints/upstream_checkpoint.py ``read_checkpoint_args``).
         settings: number of actions and action-embedding init.
 
     Returns:
         KineMICMDM in train mode on CPU; CLIP loaded through upstream's ``clip.load`` (the
-        open_clip stand-in of mdm/upstream.py unless OpenAI's package is installed).
+        open_clip stand-in of mdm/upstream/locate.py unless OpenAI's package is installed).
     """
-    from mdm_kinemic.mdm.checkpoint import build_upstream_model
+    from mdm_kinemic.mdm.model.build import build_upstream_model
 
     model, _ = build_upstream_model(
         upstream_args,
@@ -495,7 +487,7 @@ class DualStreamMDM(nn.Module):
 
     def sampler(self, scale: float = 2.5) -> nn.Module:
         """The student under dual-condition classifier-free guidance, for upstream's p_sample_loop."""
-        from mdm_kinemic.mdm.guidance import DualConditionCFG
+        from mdm_kinemic.mdm.model.guidance import DualConditionCFG
 
         return DualConditionCFG(self.network, scale=scale)
 

@@ -51,9 +51,9 @@ from mdm_kinemic.core.objective import (
     ObjectiveOutput,
     ObjectiveSettings,
 )
-from mdm_kinemic.mdm.kinemic_mdm import KineMICModelSettings
-from mdm_kinemic.mdm.lora import LoraSettings
-from mdm_kinemic.mdm.options import UpstreamSettings
+from mdm_kinemic.mdm.model.kinemic_mdm import KineMICModelSettings
+from mdm_kinemic.mdm.model.lora import LoraSettings
+from mdm_kinemic.mdm.upstream.options import UpstreamSettings
 from mdm_kinemic.training.batching import FewShotBatcher, Normaliser, batch_to
 from mdm_kinemic.training.run_state import (
     TRAIN_SECTION,
@@ -148,11 +148,11 @@ def kinemic_train_loop_class() -> type:
     """The KineMICTrainLoop class, a subclass of upstream's TrainLoop, built on first use.
 
     Raises:
-        UpstreamNotFoundError: upstream MDM cannot be located (see mdm/upstream.py).
+        UpstreamNotFoundError: upstream MDM cannot be located (see mdm/upstream/locate.py).
     """
     global _LOOP_CLASS
     if _LOOP_CLASS is None:
-        from mdm_kinemic.mdm.upstream import (
+        from mdm_kinemic.mdm.upstream.locate import (
             import_train_loop_module,
             import_upstream,
             upstream_state,
@@ -178,7 +178,7 @@ def _define_train_loop(upstream: types.ModuleType) -> type:
                 :class:`FewShotRunConfig`, and ``args.kinemic_record``, the JSON facts recorded in
                 args.json (class prompts, Mean/Std folder, target ids).
             train_platform: an upstream ``train.train_platforms`` platform.
-            model: the DualStreamMDM (mdm/kinemic_mdm.py): student and teacher on one network.
+            model: the DualStreamMDM (mdm/model/kinemic_mdm.py): student and teacher on one network.
             diffusion: upstream's SpacedDiffusion of the base checkpoint (its q_sample).
             data: the :class:`FewShotBatcher` (every target + one soft pair each per batch).
         """
@@ -361,7 +361,9 @@ def _define_train_loop(upstream: types.ModuleType) -> type:
             """Overrides TrainLoop.save: model%09d.pt (adapters, action embedding, MIC, EMA; no CLIP,
             no base weight), opt%09d.pt, args.json, then train_state%09d.pt, which completes the
             checkpoint; then the mining pictures. Every file is written atomically."""
-            from mdm_kinemic.mdm.kinemic_checkpoint import save_kinemic_checkpoint
+            from mdm_kinemic.mdm.checkpoints.kinemic_checkpoint import (
+                save_kinemic_checkpoint,
+            )
 
             step = self.total_step()
             extra: dict[str, nn.Module] = {"mic": self.objective.mic, "contrastive": self.objective.contrastive}
@@ -451,7 +453,10 @@ def _spread_over_classes(labels: list[int], count: int) -> list[int]:
 def write_run_args(save_dir: Path, model: nn.Module, record: dict[str, Any]) -> None:
     """args.json: the base checkpoint's args plus the kinemic section, with the run's record
     (kinemic.train settings, class_prompts, norm_stats, target ids) added to it."""
-    from mdm_kinemic.mdm.kinemic_checkpoint import KINEMIC_SECTION, kinemic_section
+    from mdm_kinemic.mdm.checkpoints.kinemic_checkpoint import (
+        KINEMIC_SECTION,
+        kinemic_section,
+    )
 
     section = {**kinemic_section(model), **{k: v for k, v in record.items() if k != "mining_pool"}}
     args = {**model.upstream_args, KINEMIC_SECTION: section}
@@ -520,7 +525,7 @@ def _prewarm_text_features(model: nn.Module, texts: list[str], chunk: int = 32) 
 
 def _platform(name: str, save_dir: Path):
     """An upstream logging platform writing to save_dir (train/train_platforms.py)."""
-    from mdm_kinemic.mdm.upstream import import_train_loop_module
+    from mdm_kinemic.mdm.upstream.locate import import_train_loop_module
 
     import_train_loop_module()
     platforms = sys.modules["train.train_platforms"]
@@ -546,13 +551,13 @@ def run_fewshot_training(config: FewShotRunConfig) -> Path:
             (see docs/train.md); upstream and checkpoint errors from mdm/.
     """
     from mdm_kinemic.data.humanml3d import HumanML3D
-    from mdm_kinemic.mdm.checkpoint import (
+    from mdm_kinemic.mdm.checkpoints.kinemic_checkpoint import start_from_base
+    from mdm_kinemic.mdm.checkpoints.upstream_checkpoint import (
         DATASET_FEATURES,
         read_checkpoint_args,
         resolve_checkpoint,
     )
-    from mdm_kinemic.mdm.kinemic_checkpoint import start_from_base
-    from mdm_kinemic.mdm.upstream import import_upstream
+    from mdm_kinemic.mdm.upstream.locate import import_upstream
     from mdm_kinemic.training.fewshot_targets import load_fewshot_targets, target_text
     from mdm_kinemic.training.norm_stats import resolve_norm_stats
 

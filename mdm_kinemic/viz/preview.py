@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m mdm_kinemic.data.preview ROOT --out skeletons.png [--per_class 2] [--frames 4]
+    python -m mdm_kinemic.viz.preview ROOT --out skeletons.png [--per_class 2] [--frames 4]
 
 Each panel draws one clip's joints, recovered from its hml_vec features by recover_from_ric, at a
 few evenly spaced frames (light to dark), seen from the side and a little from the front (Y up).
@@ -81,7 +81,7 @@ def save_skeleton_grid(
 
 def main(argv: Sequence[str] | None = None) -> Path:
     """CLI front of :func:`save_skeleton_grid`."""
-    p = argparse.ArgumentParser(prog="python -m mdm_kinemic.data.preview", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m mdm_kinemic.viz.preview", description=__doc__.split("\n")[0])
     p.add_argument("root", type=Path, help="labelled HumanML3D-layout dataset")
     p.add_argument("--out", type=Path, required=True, help="PNG to write")
     p.add_argument("--per_class", type=int, default=1, help="clips per class")

@@ -7,7 +7,7 @@ loading and the sampling dataset. Two routes use it:
 * patched upstream: ``python -m sample.generate --kinemic ...`` from upstream's root, the plugin
   found through the entry point ``mdm.model_plugins`` (or ``MDM_MODEL_PLUGINS``);
 * unpatched upstream: ``python -m mdm_kinemic.run sample.generate --kinemic ...``, where
-  mdm/hooks.py calls the same methods from the places the patch would.
+  mdm/sampling/hooks.py calls the same methods from the places the patch would.
 
 ``--kinemic`` is a plugin option, outside the dataset/model/diffusion groups that upstream
 overwrites from args.json, so the command line decides it (upstream's parse_and_load_from_model).
@@ -30,7 +30,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from mdm_kinemic.mdm.student import DUAL_COND_MODE, SamplingInputError
+from mdm_kinemic.flags import add_dataclass_options
+from mdm_kinemic.mdm.sampling.student import DUAL_COND_MODE, SamplingInputError
 
 __all__ = ["PLUGIN", "KineMICOptions", "KineMICPlugin", "SamplingInputError", "add_kinemic_options"]
 
@@ -46,7 +47,7 @@ class KineMICOptions:
                 "sample its actions with the student; wins over args.json"})
     action_index: tuple[int, ...] = field(default=(), metadata={
         "help": "--kinemic: class indices (0-based, in the checkpoint's class order) to sample; default: "
-                "every class unless --action_name / --action_file is given", "type": int, "nargs": "+"})
+                "every class unless --action_name / --action_file is given"})
     timestep_respacing: str = field(default="", metadata={
         "help": "--kinemic: respace the checkpoint's diffusion steps with upstream's space_timesteps "
                 "('ddim50', '100', ...; '' keeps them)"})
@@ -66,25 +67,14 @@ def add_kinemic_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGr
     """Add the "kinemic" option group (built from ``KineMICOptions``) to a parser.
 
     Options another group already defines (``--clip_weights`` where the caller added
-    mdm/options.py's upstream group) are skipped.
+    mdm/upstream/options.py's upstream group) are skipped.
 
     Returns:
         The argparse group.
     """
-    group = parser.add_argument_group("kinemic", "KineMIC checkpoints (mdm-kinemic plugin)")
-    for f in fields(KineMICOptions):
-        flag = f"--{f.name}"
-        if flag in parser._option_string_actions:
-            continue
-        if f.type in (bool, "bool"):
-            group.add_argument(flag, action="store_true", help=f.metadata["help"])
-            continue
-        kwargs: dict[str, Any] = {"default": f.default, "help": f.metadata["help"], "type": f.metadata.get("type", str)}
-        if "nargs" in f.metadata:
-            kwargs["nargs"] = f.metadata["nargs"]
-            kwargs["default"] = list(f.default)
-        group.add_argument(flag, **kwargs)
-    return group
+    taken = tuple(f.name for f in fields(KineMICOptions) if f"--{f.name}" in parser._option_string_actions)
+    return add_dataclass_options(parser, KineMICOptions, "kinemic", skip=taken,
+                                 description="KineMIC checkpoints (mdm-kinemic plugin)")
 
 
 def _write_action_file(names: list[str]) -> str:
@@ -108,7 +98,7 @@ def _read_action_file(path: str) -> list[str]:
 
 
 def _upstream_root() -> Path | None:
-    from mdm_kinemic.mdm.upstream import upstream_state
+    from mdm_kinemic.mdm.upstream.locate import upstream_state
 
     state = upstream_state()
     return state.root if state is not None else None
@@ -155,11 +145,11 @@ class KineMICPlugin:
                 "evaluated by action recognition on its synthetic data (python -m mdm_kinemic.synth, then "
                 "mdm_kinemic.har)"
             )
-        from mdm_kinemic.mdm.student import read_student_info, select_actions
+        from mdm_kinemic.mdm.sampling.student import read_student_info, select_actions
 
         options = KineMICOptions(action_index=tuple(getattr(args, "action_index", None) or ()))
         if getattr(args, "clip_weights", None):
-            from mdm_kinemic.mdm.upstream import import_upstream
+            from mdm_kinemic.mdm.upstream.locate import import_upstream
 
             import_upstream(_upstream_root(), clip_weights=args.clip_weights)
         info = read_student_info(args.model_path)
@@ -187,8 +177,8 @@ class KineMICPlugin:
     def create_model_and_diffusion(self, args: argparse.Namespace, data: Any) -> tuple[Any, Any]:
         """The student (KineMICSamplingModel, LoRA merged) and upstream's diffusion, respaced by
         --timestep_respacing; ``data`` is not used (the classes come from the checkpoint)."""
-        from mdm_kinemic.mdm.sampler import respaced_diffusion
-        from mdm_kinemic.mdm.student import load_student
+        from mdm_kinemic.mdm.sampling.sampler import respaced_diffusion
+        from mdm_kinemic.mdm.sampling.student import load_student
 
         loaded = load_student(args.model_path, mdm_root=_upstream_root(), clip_weights=getattr(args, "clip_weights", None))
         diffusion = respaced_diffusion(loaded.args, getattr(args, "timestep_respacing", "") or "")
@@ -197,7 +187,7 @@ class KineMICPlugin:
 
     def owns_model(self, model: Any) -> bool:
         """True for the student this plugin created."""
-        from mdm_kinemic.mdm.student import KineMICSamplingModel
+        from mdm_kinemic.mdm.sampling.student import KineMICSamplingModel
 
         return isinstance(model, KineMICSamplingModel)
 
@@ -207,14 +197,14 @@ class KineMICPlugin:
         Raises:
             SamplingInputError: another path than the one the model was created from.
         """
-        from mdm_kinemic.mdm.student import resolve_model_file
+        from mdm_kinemic.mdm.sampling.student import resolve_model_file
 
         if resolve_model_file(model_path) != getattr(model, "kinemic_model_path", None):
             raise SamplingInputError(f"{model_path} is not the KineMIC checkpoint the model was created from")
         return model
 
     def get_dataset_loader(self, args: argparse.Namespace, **kwargs: Any) -> Any:
-        """For sample/generate.py: a ``SamplingLoader`` (mdm/sampling_data.py) with the student's
+        """For sample/generate.py: a ``SamplingLoader`` (mdm/sampling/sampling_data.py) with the student's
         classes and Mean/Std, so that no HumanML3D copy is needed; None otherwise.
 
         Raises:
@@ -222,8 +212,11 @@ class KineMICPlugin:
         """
         if kwargs.get("hml_mode") != "text_only":
             return None
-        from mdm_kinemic.mdm.sampling_data import SamplingDataset, SamplingLoader
-        from mdm_kinemic.mdm.student import find_norm_stats, read_student_info
+        from mdm_kinemic.mdm.sampling.sampling_data import (
+            SamplingDataset,
+            SamplingLoader,
+        )
+        from mdm_kinemic.mdm.sampling.student import find_norm_stats, read_student_info
 
         info = getattr(args, "kinemic_info", None) or read_student_info(args.model_path)
         mean, std, folder = find_norm_stats(info, getattr(args, "norm_stats", None), mdm_root=_upstream_root())
@@ -237,12 +230,16 @@ PLUGIN = KineMICPlugin()
 def _prepare_running_upstream() -> None:
     """Under patched upstream (this module loaded by its utils/model_plugins.py, before
     model/mdm.py is imported): set up the upstream that is running (its own root), so that
-    ``import clip`` and SMPL work as mdm/upstream.py arranges for every other route."""
+    ``import clip`` and SMPL work as mdm/upstream/locate.py arranges for every other route."""
     running = sys.modules.get("utils.model_plugins")
     file = getattr(running, "__file__", None)
     if not file:
         return
-    from mdm_kinemic.mdm.upstream import MDM_ROOT_ENV, import_upstream, upstream_state
+    from mdm_kinemic.mdm.upstream.locate import (
+        MDM_ROOT_ENV,
+        import_upstream,
+        upstream_state,
+    )
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(file)))
     # the seam's loaders call import_upstream() without a root; they must find this one

@@ -73,7 +73,7 @@ def data_dir_loader(data_dir: str | os.PathLike, **kwargs: Any):
     from data_loaders.humanml.data import dataset as hml
     from torch.utils.data import DataLoader
 
-    from mdm_kinemic.mdm.upstream import import_upstream
+    from mdm_kinemic.mdm.upstream.locate import import_upstream
 
     upstream_root = import_upstream()
     workspace = Path(tempfile.mkdtemp(prefix="mdm_kinemic_data_"))

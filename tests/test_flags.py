@@ -8,7 +8,7 @@ from typing import Literal, Optional
 
 import pytest
 
-from mdm_kinemic.training.cli_options import add_dataclass_options, dataclass_from_args
+from mdm_kinemic.flags import add_dataclass_options, dataclass_from_args, given_values
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,7 @@ class Toy:
     items: tuple[int, ...] = (1, 2)
     name: Optional[str] = None
     temperature: float = field(default=0.07, metadata={"help": "tau"})
+    unit: str = field(default="frame", metadata={"help": "a unit", "choices": ("frame", "element")})
 
     def __post_init__(self) -> None:
         if self.steps < 1:
@@ -61,9 +62,20 @@ def test_help_shows_defaults_and_required():
 def test_bad_choice_and_validation_errors_name_the_flag():
     with pytest.raises(argparse.ArgumentError):
         parser().parse_args(["--path", "x", "--mode", "c"])
+    with pytest.raises(argparse.ArgumentError):  # metadata["choices"] of a str field
+        parser().parse_args(["--path", "x", "--unit", "sample"])
+    assert dataclass_from_args(Toy, parser().parse_args(["--path", "x", "--unit", "element"])).unit == "element"
     args = parser(prefix="toy_").parse_args(["--toy_path", "x", "--toy_steps", "0"])
     with pytest.raises(ValueError, match=r"steps \(--toy_steps\) must be >= 1"):
         dataclass_from_args(Toy, args, prefix="toy_")
+
+
+def test_unset_defaults_report_only_the_given_flags():
+    p = parser(unset_defaults=True)
+    assert given_values(Toy, p.parse_args([])) == {}
+    given = given_values(Toy, p.parse_args(["--steps", "3", "--items", "7", "--no-flag"]))
+    assert given == {"steps": 3, "items": (7,), "flag": False}
+    assert "how many (default: 5)" in p.format_help()  # help still shows the dataclass default
 
 
 def test_empty_data_folders_default_to_upstreams_layout(tmp_path, monkeypatch):
