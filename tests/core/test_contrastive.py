@@ -142,3 +142,13 @@ def test_settings_validation(kwargs, field):
 def test_bank_needs_embedding_dim():
     with pytest.raises(ValueError, match="embedding_dim"):
         SoftNearestNeighbourLoss(ContrastiveSettings(bank_size=2))
+
+
+def test_bank_keeps_the_newest_when_one_push_exceeds_its_size():
+    # Five priors into a bank of three: FIFO keeps the last three pushed, in order.
+    loss_fn = SoftNearestNeighbourLoss(ContrastiveSettings(bank_size=3), embedding_dim=2).train()
+    z_prior = torch.arange(10.0).view(5, 2)
+    loss_fn(torch.randn(5, 2), torch.zeros(5, dtype=torch.long), z_prior, torch.tensor([10, 11, 12, 13, 14]))
+    bank_z, bank_labels = loss_fn.bank()
+    assert bank_labels.tolist() == [12, 13, 14]
+    torch.testing.assert_close(bank_z, z_prior[2:])

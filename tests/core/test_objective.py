@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import pytest
@@ -316,3 +317,61 @@ def test_target_mask_covers_only_valid_frames(parts):
     run(objective, batch)
     call = parts[0].calls[0]
     assert torch.equal(call["frame_mask"], frame_mask_from_lengths(batch.target_lengths, batch.x0_target.shape[-1]))
+
+
+def loop_snn(z_anchor, y_anchor, z_candidate, y_candidate, tau=0.07):
+    """Eq. 1 one anchor at a time; positives are the candidates carrying the anchor's label."""
+    terms = []
+    for i in range(len(z_anchor)):
+        sims = [torch.cosine_similarity(z_anchor[i], z, dim=0).item() / tau for z in z_candidate]
+        positive = [math.exp(s) for s, y in zip(sims, y_candidate.tolist()) if y == y_anchor[i].item()]
+        if positive:
+            terms.append(-math.log(sum(positive) / sum(math.exp(s) for s in sims)))
+    return sum(terms) / len(terms)
+
+
+def recompute(model, call):
+    """The recorded denoiser call run again, without gradient: (x0, features)."""
+    with torch.no_grad():
+        return model.denoise(call["x_t"], call["timesteps"], call["cond"], call["frame_mask"])
+
+
+def test_l_con_positives_follow_the_prior_pseudo_classes(parts):
+    # Every prior carries a class other than its paired target's: Eq. 1 must use the priors' own labels.
+    objective = build(parts, preset="base")
+    student, teacher = parts[0], parts[1]
+    batch = make_batch()
+    batch.prior_action = (batch.target_action + 1) % N_CLASSES
+    out = run(objective, batch)
+    target_call, teacher_call = student.calls[0], teacher.calls[0]
+    with torch.no_grad():
+        z_target = objective.mic(recompute(student, target_call).features, target_call["frame_mask"]).z
+        z_prior = objective.mic(recompute(teacher, teacher_call).features, teacher_call["frame_mask"]).z
+    expected = loop_snn(z_target, batch.target_action, z_prior, batch.prior_action)
+    assert out.contrastive.loss.item() == pytest.approx(expected, rel=1e-4)
+    assert expected != pytest.approx(loop_snn(z_target, batch.target_action, z_prior, batch.target_action), rel=1e-3)
+
+
+@pytest.mark.parametrize("text_dropout, action_dropout", [(0.0, 0.5), (0.5, 0.0)])
+def test_text_and_action_dropout_use_their_own_probabilities(parts, text_dropout, action_dropout):
+    objective = build(parts, preset="mdm_lora", text_dropout=text_dropout, action_dropout=action_dropout)
+    out = run(objective, make_batch(batch=1000, total=6, with_prior=False))
+    # 1000 draws: the share's standard deviation is 0.016 at p = 0.5, so +-0.1 is over 6 sigma.
+    assert out.drop_text.float().mean().item() == pytest.approx(text_dropout, abs=0.1)
+    assert out.drop_action.float().mean().item() == pytest.approx(action_dropout, abs=0.1)
+    assert not (out.drop_text if text_dropout == 0 else out.drop_action).any()
+
+
+def test_dww_compares_the_target_with_its_window_not_the_whole_prior(parts):
+    # Priors of 60 frames for targets of at most 8: z^P (whole prior, teacher) and z^{P*} (window,
+    # student) differ, and Eq. 6 is defined on z^{P*}.
+    objective = build(parts)
+    student = parts[0]
+    batch = make_batch(batch=4, total=8, prior_total=60, prior_lengths=torch.full((4,), 60))
+    out = run(objective, batch)
+    target_call, window_call = student.calls[0], student.calls[1]
+    with torch.no_grad():
+        z_target = objective.mic(recompute(student, target_call).features, target_call["frame_mask"]).z
+        z_window = objective.mic(recompute(student, window_call).features, window_call["frame_mask"]).z
+    expected = (torch.cosine_similarity(z_target, z_window, dim=-1) + 1) / 2
+    torch.testing.assert_close(out.dww, expected)

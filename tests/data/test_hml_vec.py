@@ -14,6 +14,7 @@ from mdm_kinemic.data.hml_vec import (
     ROOT_LIN_VEL,
     ROOT_ROT_VEL,
     ROOT_Y,
+    ROT6D,
     HmlVecSettings,
     MotionError,
     joints_to_hml_vec,
@@ -141,13 +142,57 @@ def test_reproduces_released_humanml3d_features(shared_data):
     """
     root = shared_data / "humanml3d"
     joints_path, vec_path = root / "new_joints" / "012314.npy", root / "new_joint_vecs" / "012314.npy"
-    if not (joints_path.is_file() and vec_path.is_file()):
-        pytest.skip(f"HumanML3D sample clip 012314 not in {root}")
+    # Part of the shared data (its README): a missing file is an incomplete copy, not a reason to skip.
+    assert joints_path.is_file() and vec_path.is_file(), f"HumanML3D clip 012314 missing from {root}"
     joints, released = np.load(joints_path), np.load(vec_path)
     np.testing.assert_allclose(recover_from_ric(released), joints, atol=1e-5)
     ours = joints_to_hml_vec(joints)
     n = len(ours) - 80
     np.testing.assert_allclose(ours[:n], released[:n], atol=1e-4)
+
+
+def test_rot6d_block_of_a_bent_joint(standing):
+    # Bend the left forearm (elbow 18 -> wrist 20, rest direction -Y) 60 degrees forward, to
+    # (0, -cos 60, sin 60): the wrist's local rotation becomes R_x(-60), whose first two columns
+    # are (1, 0, 0) and (0, cos 60, -sin 60). Block j-1 holds joint j (the root has none).
+    theta = np.deg2rad(60.0)
+    bent = standing.copy()
+    forearm = np.linalg.norm(standing[0, 20] - standing[0, 18])
+    bent[:, 20] = bent[:, 18] + forearm * np.array([0.0, -np.cos(theta), np.sin(theta)])
+    rest = joints_to_hml_vec(standing)[:, ROT6D].reshape(-1, 21, 6)
+    rot6d = joints_to_hml_vec(bent)[:, ROT6D].reshape(-1, 21, 6)
+    np.testing.assert_allclose(rest[:, 19], np.tile([1, 0, 0, 0, 1, 0], (29, 1)), atol=1e-6)
+    np.testing.assert_allclose(rot6d[:, 19], np.tile([1, 0, 0, 0, np.cos(theta), -np.sin(theta)], (29, 1)), atol=1e-6)
+    others = np.arange(21) != 19
+    np.testing.assert_allclose(rot6d[:, others], rest[:, others], atol=1e-6)
+
+
+def test_foot_contacts_are_left_then_right(standing):
+    # Swing only the left leg about the left hip, 0 and 30 degrees on alternate frames: the left
+    # ankle and toe move tens of cm per frame (no contact), the right foot stays (contact).
+    swing = Rotation.from_euler("x", -30, degrees=True).as_matrix()
+    clip = standing.copy()
+    hip = standing[0, 1]
+    for t in range(1, len(clip), 2):
+        clip[t, [4, 7, 10]] = hip + (standing[t, [4, 7, 10]] - hip) @ swing.T
+    contacts = joints_to_hml_vec(clip)[:, FOOT_CONTACT]
+    np.testing.assert_array_equal(contacts, np.tile([0.0, 0.0, 1.0, 1.0], (29, 1)))
+
+
+def test_local_velocity_is_in_frame_ts_heading(standing):
+    # Turn 9 degrees per frame about the root while gliding 5 cm per frame along X: feature frame t
+    # holds the step p[t+1] - p[t] rotated by frame t's heading, the inverse of the turn so far.
+    n, step = 20, np.array([0.05, 0.0, 0.0])
+    angles = np.deg2rad(9.0) * np.arange(n)[:, None]
+    turn = Rotation.from_euler("y", angles).as_matrix()
+    clip = np.einsum("tij,tkj->tki", turn, standing[:n]) + np.arange(n)[:, None, None] * step
+    settings = HmlVecSettings(heading_sigma=0.0)
+    local_vel = joints_to_hml_vec(clip, settings=settings)[:, LOCAL_VEL].reshape(n - 1, 22, 3)
+    canon = normalise_joints(clip, settings)
+    heading = Rotation.from_euler("y", angles[:-1]).inv().as_matrix()
+    expected = np.einsum("tij,tkj->tki", heading, canon[1:] - canon[:-1])
+    np.testing.assert_allclose(local_vel, expected, atol=1e-6)
+    np.testing.assert_allclose(local_vel[:, 0], Rotation.from_euler("y", angles[:-1]).inv().apply(step), atol=1e-6)
 
 
 @pytest.mark.parametrize(

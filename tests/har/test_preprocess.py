@@ -58,6 +58,20 @@ def test_prenorm_spine_on_z_when_perpendicular_to_the_shoulders():
     np.testing.assert_allclose(spine / np.linalg.norm(spine), [0.0, 0.0, 1.0], atol=1e-6)
 
 
+def test_prenorm_centres_on_the_first_frame_only(make_clips):
+    # A noise-free body gliding 5 cm per frame along its left (+x): its spine 0 -> 3 lies in the
+    # y-z plane, so the rotation onto +z turns about x and keeps x, and the shoulders 16 - 17
+    # already point along +x. The centre joint then travels (0.05 t, 0, 0) from the origin, and
+    # every joint with it; centring each frame on itself would pin it at the origin.
+    clip = make_clips(1, 10, seed=0, noise=0.0).joints[0]
+    step = np.array([0.05, 0.0, 0.0])
+    moving = clip + np.arange(10)[:, None, None] * step
+    out = pre_normalize(moving, HUMANML3D_22)[0]
+    path = np.arange(10)[:, None] * step
+    np.testing.assert_allclose(out[:, HUMANML3D_22.norm_center], path, atol=1e-6)
+    np.testing.assert_allclose(out - out[:1], np.broadcast_to(path[:, None], out.shape), atol=1e-6)
+
+
 def test_prenorm_drops_absent_frames_and_keeps_absent_joints_at_zero():
     rng = np.random.default_rng(0)
     joints = rng.normal(size=(6, 25, 3))
@@ -85,12 +99,31 @@ def test_uniform_sampling_long_clip_takes_one_frame_per_segment():
     assert np.all(idx >= bounds[:-1]) and np.all(idx < bounds[1:])
 
 
+def test_uniform_sampling_long_clip_draws_every_offset_of_every_segment():
+    # 350 frames into 100 segments of 3 or 4 frames: over 200 draws each segment's frame is
+    # random, so every frame of every segment turns up (a miss has odds below 1e-20).
+    rng = np.random.default_rng(0)
+    seen = np.zeros(350, dtype=bool)
+    for _ in range(200):
+        seen[uniform_sample_indices(350, 100, rng)] = True
+    assert seen.all()
+
+
 def test_uniform_sampling_medium_clip_skips_the_surplus_frames():
     rng = np.random.default_rng(0)
     idx = uniform_sample_indices(130, 100, rng)
     assert np.all(np.diff(idx) >= 1) and np.all(np.diff(idx) <= 2)
     assert len(set(idx.tolist())) == 100 and idx.max() < 130
     np.testing.assert_array_equal(uniform_sample_indices(100, 100, rng), np.arange(100))
+
+
+def test_uniform_sampling_medium_clip_skips_over_all_gaps():
+    # 130 frames, clip length 100: 30 of the 101 gaps (before each kept frame, and after the
+    # last) are skipped, so the last frame is dropped with probability 30/101 per draw.
+    rng = np.random.default_rng(0)
+    last = [uniform_sample_indices(130, 100, rng)[-1] for _ in range(100)]
+    assert set(last) == {128, 129}
+    assert 15 < last.count(128) < 45  # 100 * 30 / 101 = 29.7 expected
 
 
 def test_uniform_sampling_short_clip_loops():
@@ -105,6 +138,14 @@ def test_eval_sampling_is_deterministic_and_spreads_short_clip_starts():
     clips = eval_sample_indices(40, 100, num_clips=4)
     assert clips.shape == (4, 100)
     np.testing.assert_array_equal(clips[:, 0], [0, 10, 20, 30])
+
+
+@pytest.mark.parametrize("num_frames", [130, 250])
+def test_eval_sampling_uses_pyskl_test_seed_255(num_frames):
+    # PYSKL's UniformSampleFrames seeds test-time sampling with 255; two clips share one generator.
+    rng = np.random.default_rng(255)
+    expected = [uniform_sample_indices(num_frames, 100, rng) for _ in range(2)]
+    np.testing.assert_array_equal(eval_sample_indices(num_frames, 100, num_clips=2), np.stack(expected))
 
 
 def test_gcn_batch_layout():
