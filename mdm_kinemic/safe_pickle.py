@@ -38,7 +38,6 @@ import numpy as np
 
 __all__ = ["UnsafePickleError", "safe_load_pickle"]
 
-_CHUNK_BYTES = 16 * 1024 * 1024
 _DECOMPRESSORS = (  # joblib's file prefixes (joblib/compressor.py) -> standard-library decoders
     (b"\x1f\x8b", gzip.decompress),
     (b"BZh", bz2.decompress),
@@ -108,7 +107,7 @@ _ALLOWED = _allowed_globals()
 class _RestrictedUnpickler(pickle._Unpickler):  # the Python unpickler: its BUILD can be overridden
     dispatch = pickle._Unpickler.dispatch.copy()
 
-    def __init__(self, stream: BinaryIO, source: str) -> None:
+    def __init__(self, stream: io.BytesIO, source: str) -> None:
         super().__init__(stream)
         self._stream = stream
         self._source = source
@@ -131,14 +130,10 @@ class _RestrictedUnpickler(pickle._Unpickler):  # the Python unpickler: its BUIL
     dispatch[pickle.BUILD[0]] = load_build
 
     def _read(self, size: int) -> bytes:
-        chunks, left = [], size
-        while left:  # chunked, so a crafted size fails at the end of the file, not in one allocation
-            chunk = self._stream.read(min(left, _CHUNK_BYTES))
-            if not chunk:
-                raise pickle.UnpicklingError(f"{self._source}: truncated: array data ends early")
-            chunks.append(chunk)
-            left -= len(chunk)
-        return b"".join(chunks)
+        data = self._stream.read(size)  # an in-memory stream: a crafted size allocates only what is there
+        if len(data) < size:
+            raise pickle.UnpicklingError(f"{self._source}: truncated: array data ends early")
+        return data
 
     def _read_joblib_array(self, meta: _JoblibArray) -> np.ndarray:
         # joblib writes each array's bytes right after its placeholder (joblib/numpy_pickle.py)

@@ -13,6 +13,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+
 import numpy as np
 
 from mdm_kinemic.data.fewshot import FEWSHOT_DIR, FewShotSettings, sample_fewshot

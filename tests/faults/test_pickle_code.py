@@ -30,7 +30,7 @@ def _crafted(sentinel) -> dict:
 def test_vibe_pkl_with_os_system_reduce_is_refused(tmp_path, protocol):
     sentinel, path = tmp_path / "ran", tmp_path / "vibe_output.pkl"
     path.write_bytes(pickle.dumps(_crafted(sentinel), protocol=protocol))
-    with pytest.raises(UnsafePickleError, match=rf"vibe_output\.pkl: refused to load the global (posix|nt|os)\.system"):
+    with pytest.raises(UnsafePickleError, match=r"vibe_output\.pkl: refused to load the global (posix|nt|os)\.system"):
         load_smpl_params(path)
     assert not sentinel.exists()
     # the payload is real: plain pickle runs it (on POSIX, where `touch` exists)

@@ -5,7 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mdm_kinemic.training.clip_checks import MIN_TARGET_FRAMES, check_clips, clip_problem
+from mdm_kinemic.training.clip_checks import (
+    MIN_TARGET_FRAMES,
+    check_clips,
+    clip_problem,
+)
 
 
 def test_minimum_is_upstreams_length_unit():
