@@ -116,3 +116,57 @@ def test_failing_helper_keeps_the_old_file(tmp_path):
         atomic_torch_save(target, lambda: None)  # lambdas do not pickle
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]
+
+
+@pytest.fixture
+def fsync_log(monkeypatch):
+    """Records ("fsync", inode) and ("replace", target name) in call order."""
+    log: list[tuple[str, object]] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        log.append(("fsync", os.fstat(fd).st_ino))
+        real_fsync(fd)
+
+    def replace(src, dst):
+        log.append(("replace", os.path.basename(dst)))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    return log
+
+
+def test_file_is_flushed_before_the_rename_and_the_folder_after(tmp_path, fsync_log):
+    atomic_write_bytes(tmp_path / "out.bin", b"payload")
+    file_inode = (tmp_path / "out.bin").stat().st_ino  # the rename keeps the temporary's inode
+    expected = [("fsync", file_inode), ("replace", "out.bin")]
+    if os.name == "posix":
+        expected.append(("fsync", tmp_path.stat().st_ino))
+    assert fsync_log == expected
+    assert (tmp_path / "out.bin").read_bytes() == b"payload"
+
+
+def test_failed_write_neither_flushes_nor_renames(tmp_path, fsync_log):
+    (tmp_path / "out.bin").write_bytes(b"old")
+    with pytest.raises(OSError):
+        with atomic_path(tmp_path / "out.bin") as tmp:
+            tmp.write_bytes(b"half")
+            raise OSError("disk full")
+    assert fsync_log == []
+    assert (tmp_path / "out.bin").read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.bin"]
+
+
+def test_folder_fsync_refused_by_the_file_system_is_not_an_error(tmp_path, monkeypatch):
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise OSError(22, "Invalid argument")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    atomic_write_text(tmp_path / "a.txt", "kept")
+    assert (tmp_path / "a.txt").read_text() == "kept"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]

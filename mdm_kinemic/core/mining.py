@@ -122,7 +122,7 @@ class MiningSettings:
             if self.ntu_metadata is None:
                 raise ValueError(
                     "MiningSettings.ntu_metadata is required when prompt_source is 'ntu': "
-                    "pass the path of ntu_metadata.json"
+                    "pass the path of ntu_metadata.json (train_fewshot: --ntu_metadata FILE)"
                 )
             if self.templates != (DEFAULT_PROMPT_TEMPLATE,):
                 warnings.warn("MiningSettings.templates is ignored when prompt_source is 'ntu'", stacklevel=3)
@@ -146,7 +146,8 @@ def load_ntu_captions(path: str | os.PathLike) -> dict[str, tuple[str, ...]]:
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"NTU caption metadata {path} not found: pass the path of ntu_metadata.json")
+        raise FileNotFoundError(f"NTU caption metadata {path} not found: pass the path of an existing "
+                                "ntu_metadata.json (train_fewshot: --ntu_metadata FILE)")
     try:
         actions = json.loads(path.read_text(encoding="utf-8"))["actions"]
         table: dict[str, tuple[str, ...]] = {}

@@ -189,9 +189,16 @@ def parse_bvh(text: str, source: str = "<bvh>") -> BvhMotion:
         The hierarchy and the (F, C) channel values.
 
     Raises:
-        BvhError: syntax errors, unknown channels, a missing or truncated MOTION section
-            (fewer values than Frames x channels), non-numeric values.
+        BvhError: not a BVH file (empty, or not starting with HIERARCHY), syntax errors, unknown
+            channels, a missing or truncated MOTION section (fewer values than Frames x
+            channels), 'Frames: 0', non-numeric values.
     """
+    start = text.lstrip()
+    if not start:
+        raise BvhError(f"{source}: not a BVH file: it is empty")
+    if not start[:9].upper() == "HIERARCHY":
+        raise BvhError(f"{source}: not a BVH file: it does not start with HIERARCHY (it starts with {start[:24]!r}); "
+                       "check that it is the file you meant to convert")
     head, sep, body = text.partition("MOTION")
     if not sep:
         raise BvhError(f"{source}: truncated file, no MOTION section")
@@ -204,6 +211,8 @@ def parse_bvh(text: str, source: str = "<bvh>") -> BvhMotion:
     if frames is None or frame_time is None:
         raise BvhError(f"{source}: MOTION section lacks 'Frames:' or 'Frame Time:'")
     n_frames = int(frames.group(1))
+    if n_frames == 0:
+        raise BvhError(f"{source}: 'Frames: 0': the file holds a skeleton but no motion; re-export it with its frames")
     dt = float(frame_time.group(1))
     if not dt > 0:
         raise BvhError(f"{source}: Frame Time must be positive, got {dt}")

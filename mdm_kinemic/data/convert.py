@@ -8,7 +8,14 @@ Usage::
 INPUT is files or folders (searched recursively for the format's suffixes). DIR receives
 new_joint_vecs/, new_joints/, texts/, all.txt, labels.txt + classes.txt (when labelled),
 Mean.npy/Std.npy of the converted features, and convert_report.json listing every skipped file
-with its reason (also printed). A file that cannot be converted is skipped, never silently.
+with its reason (also printed). A file that cannot be converted is skipped, never silently: the
+others are still written, and the command exits with status 2 unless ``--allow_partial``.
+
+``--overwrite`` replaces an earlier conversion in DIR: every file convert wrote there is removed
+before the new clips are written, so no earlier clip stays behind outside the lists and Mean/Std
+(where caption corpora would still read it). DIR must hold nothing else (a splits/ folder drawn
+from the earlier clips, say): convert refuses, naming those entries, rather than delete files it
+did not write or leave them naming clips that changed.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -30,7 +38,9 @@ from mdm_kinemic.data.hml_vec import (
     recover_from_ric,
 )
 from mdm_kinemic.data.humanml3d import (
+    JOINTS_DIR,
     MOTION_DIR,
+    TEXT_DIR,
     HumanML3D,
     mean_std,
     mirror_caption,
@@ -46,13 +56,47 @@ from mdm_kinemic.data.labelling import (
     clip_label,
     detect_label_source,
 )
-from mdm_kinemic.data.labels import ntu_label, write_labels
+from mdm_kinemic.data.labels import CLASSES_FILE, LABELS_FILE, ntu_label, write_labels
 from mdm_kinemic.data.reader_base import UNIT_SCALES, UP_AXES, ReaderSettings
 from mdm_kinemic.data.readers import get_reader, reader_names
 from mdm_kinemic.data.resample import HML_FPS, resample
 from mdm_kinemic.data.skeleton import swap_left_right
 
 REPORT_FILE = "convert_report.json"
+_WRITTEN_DIRS = {MOTION_DIR: ".npy", JOINTS_DIR: ".npy", TEXT_DIR: ".txt"}  # folder -> suffix of its files
+_WRITTEN_FILES = ("all.txt", LABELS_FILE, CLASSES_FILE, "Mean.npy", "Std.npy", REPORT_FILE)
+
+
+def _written_by_convert(name: str, names: Sequence[str]) -> bool:
+    # a name convert writes, or the temporary file of an interrupted atomic write of one (".NAME.xxx")
+    return name in names or any(name.startswith(f".{n}.") for n in names)
+
+
+def earlier_outputs(out: Path) -> tuple[list[Path], list[str]]:
+    """What an earlier conversion left in ``out``, and what else is there.
+
+    Returns:
+        (files convert writes: clips in new_joint_vecs/, new_joints/, texts/ and the lists,
+        labels, Mean/Std and report at the top; the names of every other entry, relative to
+        ``out``, sorted). Both empty for a missing folder.
+    """
+    written: list[Path] = []
+    other: list[str] = []
+    if not out.is_dir():
+        return written, other
+    for entry in sorted(out.iterdir()):
+        if entry.name in _WRITTEN_DIRS and entry.is_dir():
+            suffix = _WRITTEN_DIRS[entry.name]
+            for item in sorted(entry.iterdir()):
+                if item.is_file() and item.suffix == suffix:
+                    written.append(item)
+                else:
+                    other.append(f"{entry.name}/{item.name}")
+        elif entry.is_file() and _written_by_convert(entry.name, _WRITTEN_FILES):
+            written.append(entry)
+        else:
+            other.append(entry.name + ("/" if entry.is_dir() else ""))
+    return written, other
 
 
 @dataclass(frozen=True)
@@ -68,7 +112,8 @@ class ConvertSettings:
         mirror: also write each clip mirrored left/right under the id M<id> (HumanML3D's
             augmentation), with left/right swapped in its caption and label.
         workers: processes converting in parallel.
-        overwrite: allow writing into an existing dataset folder.
+        overwrite: replace an earlier conversion in the output folder (its files are removed
+            first; the folder must hold nothing convert did not write).
     """
 
     format: str
@@ -166,7 +211,8 @@ def convert(
         frames at 20 fps, wall time, class counts, settings.
 
     Raises:
-        FileExistsError: ``out`` already holds a dataset and overwrite is off.
+        FileExistsError: ``out`` already holds a dataset and overwrite is off; or overwrite is on
+            and ``out`` also holds entries convert did not write (named in the message).
         FileNotFoundError: an input does not exist. ValueError: no input file, or NTU class
             names file unreadable.
     """
@@ -176,9 +222,15 @@ def convert(
     out = Path(out)
     reader_settings = reader_settings or ReaderSettings()
     hml_settings = hml_settings or HmlVecSettings()
-    motion_dir = out / MOTION_DIR
-    if motion_dir.is_dir() and any(motion_dir.iterdir()) and not settings.overwrite:
-        raise FileExistsError(f"{out} already holds a dataset; pass --overwrite or choose another --out")
+    earlier, other = earlier_outputs(out)
+    if earlier and not settings.overwrite:
+        raise FileExistsError(f"{out} already holds a dataset; pass --overwrite to replace it, or choose another --out")
+    if earlier and other:
+        shown = ", ".join(other[:5]) + (f" and {len(other) - 5} more" if len(other) > 5 else "")
+        raise FileExistsError(
+            f"--overwrite: {out} holds entries convert did not write ({shown}); they may name the clips being "
+            "replaced (a splits/ folder drawn from them, say), and convert deletes only its own files. "
+            "Move them away, or choose another --out")
     reader = get_reader(settings.format, reader_settings)
     files = collect_inputs(inputs, reader.suffixes)
     if not files:
@@ -212,6 +264,8 @@ def convert(
                  settings.format, reader_settings, hml_settings, settings.mirror)
         )
 
+    for path in earlier:  # only now: a typo in the inputs above leaves the earlier dataset intact
+        path.unlink()
     out.mkdir(parents=True, exist_ok=True)
     converted: dict[str, int] = {}
     by_path = {j.clip_id: j.path for j in jobs}
@@ -291,7 +345,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=conv["mirror"],
                    help="also write left/right mirrored copies as M<id>")
     p.add_argument("--workers", type=int, default=conv["workers"], help="parallel processes")
-    p.add_argument("--overwrite", action="store_true", help="write into an existing dataset folder")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an earlier conversion in --out (its files are removed first; --out must hold "
+                        "nothing else)")
+    p.add_argument("--allow_partial", action="store_true",
+                   help="exit with status 0 when some files were skipped (default: 2; the others are written "
+                        "either way)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show a progress bar")
     g = p.add_argument_group("readers")
     g.add_argument("--joint_map", default=rd["joint_map"], help="BVH joint map: bandai, cmu or a JSON file")
@@ -313,14 +372,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
-    """Run the converter and print its report."""
-    args = build_parser().parse_args(argv)
-    settings = ConvertSettings(args.format, args.caption_template, args.labels, args.class_names,
-                               args.mirror, args.workers, args.overwrite)
-    reader = ReaderSettings(args.joint_map, args.units, args.up_axis, args.fps, args.smpl_model_dir,
-                            args.smpl_gender, args.smpl_camera_frame)
-    hml = HmlVecSettings(args.skeleton, args.floor_lowest_n, args.feet_threshold, min_frames=args.min_frames)
-    report = convert(args.inputs, args.out, settings, reader, hml, progress=args.progress)
+    """Run the converter and print its report.
+
+    Bad flags, inputs or output folder end with one message and exit status 2, as does any
+    skipped file unless ``--allow_partial`` (then only a run that converted nothing).
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = ConvertSettings(args.format, args.caption_template, args.labels, args.class_names,
+                                   args.mirror, args.workers, args.overwrite)
+        reader = ReaderSettings(args.joint_map, args.units, args.up_axis, args.fps, args.smpl_model_dir,
+                                args.smpl_gender, args.smpl_camera_frame)
+        hml = HmlVecSettings(args.skeleton, args.floor_lowest_n, args.feet_threshold, min_frames=args.min_frames)
+    except ValueError as err:
+        parser.error(str(err))
+    try:
+        report = convert(args.inputs, args.out, settings, reader, hml, progress=args.progress)
+    except (ValueError, OSError) as err:  # FileNotFoundError, FileExistsError, unreadable class names
+        print(f"convert: error: {err}", file=sys.stderr)
+        raise SystemExit(2) from err
     print(f"converted {report['converted']} of {report['inputs']} files into {args.out} "
           f"({report['written_clips']} clips, {report['frames_20fps']} frames at 20 fps = "
           f"{report['frames_20fps'] / HML_FPS / 60:.1f} min, {report['wall_seconds']} s)")
@@ -329,6 +400,14 @@ def main(argv: Sequence[str] | None = None) -> dict:
         for item in report["skipped"]:
             print(f"  {item['file']}: {item['reason']}")
     print(f"report: {Path(args.out) / REPORT_FILE}")
+    skipped = len(report["skipped"])
+    if not report["converted"] or (skipped and not args.allow_partial):
+        held = f"holds the other {report['converted']}" if report["converted"] else "holds no clip"
+        print(f"convert: error: {skipped} of {report['inputs']} files were skipped (reasons above and in "
+              f"{Path(args.out) / REPORT_FILE}); {args.out} {held}. Fix or leave out those files"
+              + (", or pass --allow_partial to accept a partial dataset" if report["converted"] else ""),
+              file=sys.stderr)
+        raise SystemExit(2)
     return report
 
 

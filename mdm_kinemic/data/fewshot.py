@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -76,6 +77,18 @@ class FewShotSplit:
     val: LabelledSet
 
 
+def _shortfall_message(labelled: LabelledSet, short: dict[int, int], shots: int) -> str:
+    names = labelled.class_names
+    listed = ", ".join(f"{c} {names[c] if c < len(names) else '(unnamed)'!r}: {n} clip{'s' * (n != 1)}"
+                       for c, n in short.items())
+    present = [n for n in short.values() if n > 0]
+    fixes = ([f"pass --shots {min(present)}"] if present else []) + [
+        "leave these classes out with --classes", "or add labelled clips of them"]
+    return (f"few-shot split of {labelled.root}: {len(short)} class{'es' * (len(short) != 1)} "
+            f"{'have' if len(short) != 1 else 'has'} fewer clips than the {shots} shots asked for ({listed}; "
+            f"class: clips). Fix: {', '.join(fixes)}")
+
+
 def sample_fewshot(
     labelled: LabelledSet, settings: FewShotSettings | None = None, eval_set: LabelledSet | None = None
 ) -> FewShotSplit:
@@ -93,16 +106,15 @@ def sample_fewshot(
         The split.
 
     Raises:
-        ValueError: a requested class has fewer than ``shots`` clips (the message lists them).
+        ValueError: a requested class has fewer than ``shots`` clips (the message names each
+            class, its clip count, and the fix).
     """
     settings = settings or FewShotSettings()
     by_class = labelled.by_class()
     classes = list(settings.class_list) if settings.class_list is not None else sorted(by_class)
     short = {c: len(by_class.get(c, [])) for c in classes if len(by_class.get(c, [])) < settings.shots}
     if short:
-        raise ValueError(
-            f"few-shot split of {labelled.root}: classes {short} (class: clips) have fewer than {settings.shots} clips"
-        )
+        raise ValueError(_shortfall_message(labelled, short, settings.shots))
     rng = np.random.default_rng(settings.seed)
     train_ids: list[str] = []
     train_labels: list[int] = []
@@ -215,12 +227,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> Path:
-    """Draw and write a few-shot split; prints its folder."""
-    args = build_parser().parse_args(argv)
-    settings = FewShotSettings(args.shots, args.seed, tuple(args.classes) if args.classes else None, args.protocol)
-    source = load_labelled(args.root, args.source_split)
-    eval_set = load_labelled(args.root, args.eval_split) if args.eval_split else None
-    folder = write_fewshot(args.root, sample_fewshot(source, settings, eval_set), args.split_id)
+    """Draw and write a few-shot split; prints its folder.
+
+    Bad flags or data (too few clips per class, a missing dataset or list, an existing split)
+    end with one message and exit status 2.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = FewShotSettings(args.shots, args.seed, tuple(args.classes) if args.classes else None, args.protocol)
+    except ValueError as err:
+        parser.error(str(err))
+    try:
+        source = load_labelled(args.root, args.source_split)
+        eval_set = load_labelled(args.root, args.eval_split) if args.eval_split else None
+        folder = write_fewshot(args.root, sample_fewshot(source, settings, eval_set), args.split_id)
+    except (ValueError, OSError) as err:  # FileNotFoundError, FileExistsError included
+        print(f"fewshot: error: {err}", file=sys.stderr)
+        raise SystemExit(2) from err
     print(folder)
     return folder
 

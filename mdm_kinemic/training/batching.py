@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from mdm_kinemic.core.objective import KineMICBatch
+from mdm_kinemic.training.clip_checks import check_clips
 
 
 class SoftPair(NamedTuple):
@@ -89,6 +90,11 @@ def pad_motions(motions: Sequence[np.ndarray], pad_to: Optional[int] = None) -> 
     return torch.from_numpy(out).unsqueeze(2), torch.tensor(lengths, dtype=torch.long)
 
 
+def _span(motion: np.ndarray, start: int, end: int) -> np.ndarray:
+    """A caption's frames: ``motion[start:end]``, the whole clip when end <= start (0, 0)."""
+    return motion[start:end] if end > start else motion
+
+
 @dataclass(frozen=True)
 class Normaliser:
     """z-scoring with the checkpoint's statistics: (x - Mean) / Std, per feature.
@@ -130,10 +136,12 @@ class FewShotBatcher:
             HumanML3D's 196).
         pad_to: pad both streams to this many frames instead of to each stream's longest clip.
         seed: seed of the batcher's own Generator.
+        source_file: clip_id -> the file ``source_motion`` reads, for messages; default: the id.
 
     Raises:
-        ValueError: mismatched target lists, a label outside 0..C-1, or an empty pool for a class
-            that has targets (its message names the class).
+        ValueError: mismatched target lists, a label outside 0..C-1, an empty pool for a class
+            that has targets (its message names the class), or pool captions whose frames are
+            empty or hold NaN/Inf (checked here, before training; one message naming them all).
     """
 
     def __init__(
@@ -148,6 +156,7 @@ class FewShotBatcher:
         max_frames: int = 196,
         pad_to: Optional[int] = None,
         seed: int = 0,
+        source_file: Optional[Callable[[str], str]] = None,
     ) -> None:
         n = len(target_motions)
         if n == 0 or not (len(target_labels) == len(target_text) == len(target_ids) == n):
@@ -161,6 +170,11 @@ class FewShotBatcher:
         self.max_frames = max_frames
         self.pad_to = pad_to
         self.pools = [list(p) for p in pools]
+        spans = {(c.clip_id, int(c.start_frame), int(c.end_frame)) for pool in self.pools for c in pool}
+        name = source_file or str
+        check_clips(((f"{i} frames {s}..{e}" if e > s else i, name(i), _span(source_motion(i), s, e))
+                     for i, s, e in sorted(spans)), 1, "source",
+                    "repair or remove these clips of the source corpus (or their texts/ lines), then mine again")
         self.source_motion = source_motion
         self.normalise = normalise
         self.rng = np.random.default_rng(seed)
@@ -183,15 +197,9 @@ class FewShotBatcher:
         pool = self.pools[label]
         rank = int(self.rng.integers(0, len(pool)))
         caption = pool[rank]
-        motion = self.source_motion(caption.clip_id)
         start, end = int(caption.start_frame), int(caption.end_frame)
-        if end > start:
-            motion = motion[start:end]
-        else:
-            start = 0
-        if motion.shape[0] == 0:
-            raise ValueError(f"caption {caption.text!r} of source clip {caption.clip_id} spans no frames "
-                             f"({caption.start_frame}..{caption.end_frame}); filter the corpus before mining")
+        motion = _span(self.source_motion(caption.clip_id), start, end)
+        start = start if end > start else 0
         motion, offset = self._crop(motion)
         pair = SoftPair(caption.clip_id, caption.text, start + offset, int(motion.shape[0]), rank)
         return self.normalise(motion), pair

@@ -13,11 +13,13 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+
 import numpy as np
 
 from mdm_kinemic.data.fewshot import FEWSHOT_DIR, FewShotSettings, sample_fewshot
-from mdm_kinemic.data.humanml3d import HumanML3D
+from mdm_kinemic.data.humanml3d import MOTION_DIR, HumanML3D
 from mdm_kinemic.data.labels import LabelledSet, load_labelled
+from mdm_kinemic.training.clip_checks import MIN_TARGET_FRAMES, check_clips
 from mdm_kinemic.training.settings import FewShotDataSettings
 
 logger = logging.getLogger(__name__)
@@ -97,7 +99,9 @@ def load_fewshot_targets(settings: FewShotDataSettings, seed: int) -> FewShotTar
         FileNotFoundError: target_data is not a HumanML3D-layout folder, or the split, its lists
             or the class names are missing.
         ValueError: a class of the split (or of --classes) absent from the target data, or with
-            fewer clips than --shots; listed clips without motion files.
+            fewer clips than --shots; listed clips without motion files; chosen clips with NaN or
+            Inf frames or fewer than :data:`~mdm_kinemic.training.clip_checks.MIN_TARGET_FRAMES`
+            frames (one message naming all of them, with their files).
     """
     root = Path(settings.target_data)
     HumanML3D(root)  # raises with the layout fix when new_joint_vecs/ is missing
@@ -126,6 +130,9 @@ def load_fewshot_targets(settings: FewShotDataSettings, seed: int) -> FewShotTar
         ids += chosen
         labels += [run_class] * len(chosen)
     motions = [np.asarray(dataset.motion(i), dtype=np.float32) for i in ids]
+    check_clips(((i, str(root / MOTION_DIR / f"{i}.npy"), m) for i, m in zip(ids, motions)), MIN_TARGET_FRAMES,
+                "target", "repair or re-convert these clips (python -m mdm_kinemic.data.convert refuses NaN "
+                "frames), or leave them out of the target data's train list")
     captions = []
     for clip_id in ids:
         texts = dataset.captions(clip_id)

@@ -42,7 +42,9 @@ def test_cli_writes_a_labelled_dataset_and_reports_skips(tmp_path, inputs):
          "--mirror", "--no-progress"],
         cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
     )
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 2, result.stderr  # files were skipped and --allow_partial was not given
+    assert "convert: error: 2 of 4 files were skipped" in result.stderr and "--allow_partial" in result.stderr
+    assert "Traceback" not in result.stderr
     assert "converted 2 of 4 files" in result.stdout
     assert "dataset-1_walk_normal_002.bvh: BvhError: " in result.stdout and "truncated MOTION" in result.stdout
     assert "dataset-1_bow_normal_009.bvh: UnknownJointError: " in result.stdout
@@ -90,7 +92,7 @@ def test_joint_arrays_by_folder_label_with_template(tmp_path, capsys):
         np.save(tmp_path / "in" / label / f"{label}_take1.npy", clip)
     np.save(tmp_path / "in" / "wave" / "broken.npy", np.where(np.arange(45)[:, None, None] == 3, np.nan, clip))
     report = main(["--format", "joints", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--fps", "30",
-                   "--caption_template", "someone does: {label}", "--no-progress"])
+                   "--caption_template", "someone does: {label}", "--no-progress", "--allow_partial"])
     assert report["converted"] == 2 and report["label_source"] == "parent_dir"
     assert "broken.npy: MotionError: " in capsys.readouterr().out
     data = HumanML3D(tmp_path / "out")

@@ -62,7 +62,7 @@ def test_fewshot_reads_the_authors_split_and_draws_from_their_lists(ntu_vibe):
 
 def test_fewshot_errors(generic):
     labelled = load_labelled(generic)
-    with pytest.raises(ValueError, match=r"classes \{2: 3\}"):
+    with pytest.raises(ValueError, match=r"1 class has fewer clips than the 4 shots asked for \(2 '.*': 3 clips; class: clips\)\. Fix: pass --shots 3"):
         sample_fewshot(labelled, FewShotSettings(shots=4))
     with pytest.raises(ValueError, match="shots"):
         FewShotSettings(shots=0)
