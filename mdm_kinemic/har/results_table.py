@@ -22,12 +22,13 @@ import argparse
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from mdm_kinemic.har.evaluate import MAX_OVER_EPOCHS_KEY, REAL_ONLY, REAL_PLUS_SYNTHETIC
+from mdm_kinemic.har.paired import paired_runs
 from mdm_kinemic.har.report import write_json, write_text
 from mdm_kinemic.har.stats import balanced_accuracy, summarize_seeds
 
@@ -67,6 +68,8 @@ class MethodRow:
         converged_seeds: seeds whose recogniser converged (stats.is_converged); None when the
             results predate the check.
         test_per_class: test clips per class.
+        paired: {reference row: PairedDifference.to_dict()}, this row's balanced accuracy minus
+            the reference's, per seed, with its bootstrap interval (har/paired.py).
     """
 
     method: str
@@ -86,6 +89,7 @@ class MethodRow:
     balanced_std: float | None = None
     converged_seeds: int | None = None
     test_per_class: dict[str, int] | None = None
+    paired: dict[str, dict] | None = None
 
 
 def row_from_results(method: str, results: dict, run: str = REAL_PLUS_SYNTHETIC, definition: str = "action2motion", source: str = "") -> MethodRow:
@@ -163,11 +167,49 @@ def _cell(row: MethodRow, key: str) -> str:
     return f"{value:.3f}" if key in ("fid", "diversity", "multimodality") else f"{value:.2f}"
 
 
+def with_paired(rows: Sequence[MethodRow], runs: Sequence[dict], references: Sequence[str]) -> list[MethodRow]:
+    """Rows with ``paired`` filled: each row against each reference row (by method name) but itself.
+
+    Args:
+        rows: the table's rows.
+        runs: the evaluate run dict each row was read from (same order).
+        references: method names of the reference rows (e.g. "MDM + LoRA", "real only").
+
+    Raises:
+        ValueError: a reference that names no row (the message lists them), or runs that cannot
+            be paired (paired.paired_runs).
+    """
+    by_name = {row.method: run for row, run in zip(rows, runs)}
+    missing = [r for r in references if r not in by_name]
+    if missing:
+        raise ValueError(f"--paired {missing} names no row; rows: {', '.join(by_name)}")
+    out = []
+    for row, run in zip(rows, runs):
+        paired = {ref: paired_runs(run, by_name[ref]).to_dict() for ref in references if ref != row.method}
+        out.append(replace(row, paired=paired or None))
+    return out
+
+
+def _paired_cell(row: MethodRow, reference: str) -> str:
+    d = (row.paired or {}).get(reference)
+    if d is None:
+        return "–"
+    mark = " ✓" if d["resolved"] else ""
+    return f"{d['mean']:+.2f} [{d['ci95'][0]:+.2f}, {d['ci95'][1]:+.2f}]{mark}"
+
+
 def to_markdown(rows: Sequence[MethodRow]) -> str:
-    """Markdown table, one row per method, columns COLUMNS; a note names the metric definitions."""
-    header = "| Method | " + " | ".join(title for _, title in COLUMNS) + " |"
-    rule = "|---|" + "|".join("---:" for _ in COLUMNS) + "|"
-    body = [f"| {row.method} | " + " | ".join(_cell(row, key) for key, _ in COLUMNS) + " |" for row in rows]
+    """Markdown table, one row per method, columns COLUMNS and one per paired reference; notes name the definitions."""
+    references = list(dict.fromkeys(ref for row in rows for ref in (row.paired or {})))
+    titles = [title for _, title in COLUMNS[:5]] + [f"Δ balanced vs {ref} [95 % CI]" for ref in references]
+    titles += [title for _, title in COLUMNS[5:]]
+    header = "| Method | " + " | ".join(titles) + " |"
+    rule = "|---|" + "|".join("---:" for _ in titles) + "|"
+    body = []
+    for row in rows:
+        cells = [_cell(row, key) for key, _ in COLUMNS[:5]] + [_paired_cell(row, ref) for ref in references]
+        cells += [_cell(row, key) for key, _ in COLUMNS[5:]]
+        body.append(f"| {row.method} | " + " | ".join(cells) + " |")
     definitions = sorted({row.definition for row in rows if row.definition})
     seeds = sorted({row.seeds for row in rows if row.seeds})
     counts = next((row.test_per_class for row in rows if row.test_per_class), None)
@@ -177,6 +219,8 @@ def to_markdown(rows: Sequence[MethodRow]) -> str:
         f"Test clips per class: {count_text}.",
         "Balanced: mean per-class recall (the headline; a majority-class recogniser scores 1/K of classes right); "
         f"Top-1: ST-GCN test accuracy after the final epoch, over {', '.join(map(str, seeds)) or '?'} seed(s); std with ddof = 1.",
+        "Δ balanced: this row minus the reference, in points, mean over paired seeds (same recogniser seeds, same "
+        "test clips) with a 95 % bootstrap interval over seeds and test clips; ✓ = resolved (the interval excludes 0).",
         "Converged seeds: seeds whose recogniser predicts every class for at least 5 % of that class's training "
         "clips; a row marked ⚠ averages seeds that did not converge.",
         (
@@ -214,14 +258,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m mdm_kinemic.har.results_table", description=__doc__.split("\n\n")[0])
     parser.add_argument("--row", action="append", required=True, help="NAME=PATH[:RUN], RUN = real_plus_synthetic (default) or real_only; repeat in table order")
     parser.add_argument("--definition", choices=("action2motion", "text2motion"), default="action2motion", help="generative-metric definition to tabulate")
+    parser.add_argument("--paired", action="append", default=[], help="NAME of a row to compare every other row with (paired balanced-accuracy difference and 95 %% interval); repeatable")
     parser.add_argument("--out", required=True, help="output path without suffix; writes .md and .json")
     args = parser.parse_args(argv)
-    rows = []
+    rows, runs = [], []
     for spec in args.row:
         name, path, run = parse_row_spec(spec)
         if not path.is_file():
             raise SystemExit(f"--row {spec!r}: {path} does not exist; run python -m mdm_kinemic.har.evaluate first")
-        rows.append(row_from_results(name, json.loads(path.read_text()), run, args.definition, f"{path}:{run}"))
+        results = json.loads(path.read_text())
+        rows.append(row_from_results(name, results, run, args.definition, f"{path}:{run}"))
+        runs.append(results["runs"][run])
+    if args.paired:
+        try:
+            rows = with_paired(rows, runs, args.paired)
+        except ValueError as err:
+            parser.error(str(err))
     md, js = write_results_table(rows, args.out)
     print(to_markdown(rows))
     print(f"wrote {md} and {js}")

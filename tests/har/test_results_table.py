@@ -89,3 +89,25 @@ def test_balanced_accuracy_counts_and_convergence_flag():
     md = to_markdown([row])
     assert "| new | 1.00 | 2.00 ± 3.00 | 87.50 | 87.50 ± 17.68 | 1/2 ⚠ NOT ALL CONVERGED |" in md
     assert "Test clips per class: a 2, b 2." in md
+
+
+def test_paired_columns_mark_resolved_differences():
+    from mdm_kinemic.har.results_table import with_paired
+
+    base = {"seeds": [0, 1], "test_ids": ["p", "q", "r", "s"], "classes": ["a", "b"], "test_labels": [0, 0, 1, 1],
+            "top1_final_epoch": {"median": 0, "mean": 0, "std": 0, "values": [0, 0]}}
+    runs = [
+        {**base, "test_predictions_per_seed": [[1, 1, 0, 0], [1, 1, 0, 0]]},  # all wrong
+        {**base, "test_predictions_per_seed": [[0, 0, 1, 1], [0, 0, 1, 1]]},  # all right
+        {**base, "test_predictions_per_seed": [[1, 1, 0, 0], [1, 1, 0, 0]]},  # as the reference
+    ]
+    rows = [row_from_results(n, {"runs": {"real_only": r}}, run="real_only") for n, r in zip(("real only", "good", "same"), runs)]
+    rows = with_paired(rows, runs, ["real only"])
+    assert rows[0].paired is None
+    assert rows[1].paired["real only"]["mean"] == 100.0 and rows[1].paired["real only"]["resolved"]
+    assert rows[2].paired["real only"]["ci95"] == [0.0, 0.0]
+    md = to_markdown(rows)
+    assert "Δ balanced vs real only [95 % CI]" in md.splitlines()[0]
+    assert "| +100.00 [+100.00, +100.00] ✓ |" in md and "| +0.00 [+0.00, +0.00] |" in md
+    with pytest.raises(ValueError, match="names no row"):
+        with_paired(rows, runs, ["MDM + LoRA"])
