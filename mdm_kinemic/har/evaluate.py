@@ -30,6 +30,7 @@ from mdm_kinemic.har.clips import (
     load_clips,
     training_classes,
 )
+from mdm_kinemic.har.evaluator import load_recogniser
 from mdm_kinemic.har.metrics import DEFINITIONS, generative_metrics
 from mdm_kinemic.har.protocol import (
     HarProtocol,
@@ -237,6 +238,8 @@ def run_har_evaluation(
     gen_metrics: str = "action2motion",
     recogniser_train: SkeletonClips | None = None,
     jobs: int = 1,
+    recogniser: TrainedSTGCN | None = None,
+    recogniser_source: str = "",
 ) -> dict:
     """The full evaluation: real-only baseline, real + synthetic, generative metrics; writes JSON and PNGs.
 
@@ -251,6 +254,9 @@ def run_har_evaluation(
         recogniser_train: real clips to train the metrics' recogniser on (default train_real,
             whose first-seed baseline model is reused).
         jobs: seeds trained at once in one-thread processes (evaluate_run).
+        recogniser: a trained recogniser (the fixed evaluator, har/evaluator.py) for the
+            generative metrics, instead of training one; not with recogniser_train.
+        recogniser_source: where ``recogniser`` was read from, for the report.
 
     Returns:
         the results dict written to ``out_dir/har_results.json``.
@@ -261,6 +267,15 @@ def run_har_evaluation(
     """
     if gen_metrics not in GEN_METRIC_CHOICES:
         raise ValueError(f"gen_metrics must be one of {GEN_METRIC_CHOICES}, got {gen_metrics!r}")
+    if recogniser is not None and recogniser_train is not None:
+        raise ValueError("pass either a trained recogniser (--recogniser_ckpt) or clips to train one (--recogniser_train), not both")
+    if recogniser is not None:
+        absent = sorted(set(test.present_classes) - set(recogniser.class_names))
+        if absent:
+            raise ValueError(
+                f"{recogniser_source or 'the recogniser'} does not know the test classes {absent} (it has "
+                f"{list(recogniser.class_names)}): train the evaluator on this target's classes"
+            )
     for role, clips in (("real training", train_real), ("test", test), ("synthetic", train_synthetic)):
         if clips is not None and len(clips) == 0:
             hint = " or omit --train_synthetic for a real-only run" if role == "synthetic" else ""
@@ -294,7 +309,9 @@ def run_har_evaluation(
         )[0]
     if gen_metrics != "none":
         definitions = ["action2motion", "text2motion"] if gen_metrics == "both" else [gen_metrics]
-        if recogniser_train is None:
+        if recogniser is not None:
+            source = f"fixed evaluator {recogniser_source}, trained on its own real clips"
+        elif recogniser_train is None:
             recogniser, source = real_models[0], train_real.source
         else:
             classes = training_classes([recogniser_train], test)
@@ -302,10 +319,13 @@ def run_har_evaluation(
             source = recogniser_train.source
         sets = {"train_real": train_real} if train_synthetic is None else {"train_real": train_real, "train_synthetic": train_synthetic}
         results["generative_metrics"] = {
-            "recogniser": f"ST-GCN trained on {source} (seed {protocol.first_seed}, final epoch), features = pooled 256-d embedding",
+            "recogniser": f"ST-GCN trained on {source} (seed {recogniser.seed}, final epoch), features = pooled 256-d embedding",
             "definitions": {name: DEFINITIONS[name].to_dict() for name in definitions},
             "reference": f"FID against the test split {test.source}",
             "sets": generative_report(recogniser, sets, test, definitions, protocol.first_seed),
+            "recogniser_test_balanced_accuracy": balanced_accuracy(
+                confusion_matrix(test.relabel(recogniser.class_names).labels, recogniser.predict(test), len(recogniser.class_names))
+            ),
         }
     if out_path is not None:
         write_json(out_path / RESULTS_FILE, results)
@@ -356,6 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--gen_metrics", choices=GEN_METRIC_CHOICES, default="action2motion", help="generative metric definition(s) (default: action2motion)")
     parser.add_argument("--recogniser_train", default=None, help="real clips for the generative metrics' recogniser (default: --train_real)")
     parser.add_argument("--recogniser_train_split", default=None, help="split of --recogniser_train")
+    parser.add_argument("--recogniser_ckpt", default=None, help="a trained recogniser (STEM.safetensors + STEM.json of python -m mdm_kinemic.har.evaluator) for the generative metrics, reused instead of training one; not with --recogniser_train")
     parser.add_argument("--out", default="har_results", help="output folder for har_results.json and confusion PNGs")
     parser.add_argument("--device", default="auto", help="'auto' (CUDA if available), 'cpu', 'cuda', 'cuda:1', ...")
     parser.add_argument("--jobs", type=int, default=1, help="seeds trained at once, each in a process of one torch thread (CPU: avoids the slowdown of competing multi-threaded runs; results do not change)")
@@ -379,6 +400,14 @@ def main(argv: Sequence[str] | None = None) -> dict:
     test = load(args.test, args.test_split)
     synthetic = load(args.train_synthetic, args.train_synthetic_split)
     recogniser_train = load(args.recogniser_train, args.recogniser_train_split)
+    if args.recogniser_ckpt is not None and args.recogniser_train is not None:
+        parser.error("--recogniser_ckpt and --recogniser_train exclude each other: pass one")
+    recogniser = None
+    if args.recogniser_ckpt is not None:
+        try:
+            recogniser = load_recogniser(args.recogniser_ckpt, resolve_device(device))
+        except (FileNotFoundError, ValueError) as err:
+            parser.error(str(err))
     results = run_har_evaluation(
         train_real,
         test,
@@ -389,6 +418,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
         gen_metrics=args.gen_metrics,
         recogniser_train=recogniser_train,
         jobs=args.jobs,
+        recogniser=recogniser,
+        recogniser_source=args.recogniser_ckpt or "",
     )
     print(format_summary(results))
     print(f"\nwrote {Path(args.out) / RESULTS_FILE}")
