@@ -68,6 +68,14 @@ SOURCE_DIR = "source"
 TARGET_DIR = "target"
 FEWSHOT_ID = "S0000"
 DEFAULT_TARGET_CONTENTS = ("wave-both-hands", "raise-up-both-hands", "run")
+#: a second split whose targets have near mirror images in the source (wave-left-hand,
+#: raise-up-left-hand, walk-turn-left stay there, with wave-both-hands and raise-up-both-hands):
+#: mining can find almost the target motion, so it tests transfer from close relatives where
+#: the default split tests transfer from looser ones (one hand for both, dash or walk for run);
+#: its classes hold 208 / 437 / 234 clips (docs/benchmark.md)
+MIRRORED_TARGET_CONTENTS = ("wave-right-hand", "raise-up-right-hand", "walk-turn-right")
+#: names accepted by --target_contents for these lists
+NAMED_TARGET_CONTENTS = {"default": DEFAULT_TARGET_CONTENTS, "mirrored": MIRRORED_TARGET_CONTENTS}
 PROMPT_TEMPLATE = "a person {label}."
 #: version of the files a split writes; a split.json of an older layout is not reused
 SPLIT_LAYOUT = 2
@@ -164,6 +172,29 @@ def _check_contents(settings: SplitSettings, labelled: LabelledSet, corpus_root:
             "and one for validation): lower --shots or choose other contents"
         )
     return by_name
+
+
+def parse_target_contents(text: str) -> tuple[str, ...]:
+    """A --target_contents value: a name of NAMED_TARGET_CONTENTS or comma-separated contents."""
+    return NAMED_TARGET_CONTENTS.get(text.strip(), tuple(c.strip() for c in text.split(",")))
+
+
+def split_name(contents: Sequence[str]) -> str:
+    """Folder and summary name of a split: its name in NAMED_TARGET_CONTENTS, else the contents joined by '+'."""
+    for name, named in NAMED_TARGET_CONTENTS.items():
+        if tuple(contents) == named:
+            return name
+    return "+".join(contents)
+
+
+def check_split(corpus_root: str | Path, settings: SplitSettings) -> None:
+    """Check a split's contents against the corpus without writing anything (make_split's checks).
+
+    Raises:
+        SplitError: as make_split.
+        FileNotFoundError: the corpus lacks labels.txt / classes.txt.
+    """
+    _check_contents(settings, load_labelled(corpus_root), Path(corpus_root))
 
 
 def make_split(corpus_root: str | Path, out: str | Path, settings: SplitSettings | None = None) -> dict:
