@@ -85,6 +85,7 @@ def test_table_rows_follow_the_papers_order_and_skip_missing_runs(bench):
         f"real target data in full (ceiling)={har / CEILING / 'har_results.json'}:real_only",
     ]
     assert bench.table_rows("table2") == [
+        f"real only={har / 'base_dww' / 'har_results.json'}:real_only",
         f"+ dww={har / 'base_dww' / 'har_results.json'}",
         f"KineMIC Full={har / 'full' / 'har_results.json'}",
     ]
