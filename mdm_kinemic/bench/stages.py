@@ -56,7 +56,13 @@ from mdm_kinemic.bench.split import (
     SplitSettings,
     make_split,
 )
-from mdm_kinemic.bench.summary import MDM_LORA, REAL_ONLY, build_summary, split_summary, write_summary
+from mdm_kinemic.bench.summary import (
+    MDM_LORA,
+    REAL_ONLY,
+    build_summary,
+    split_summary,
+    write_summary,
+)
 
 log = logging.getLogger(__name__)
 

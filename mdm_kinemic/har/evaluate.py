@@ -335,8 +335,10 @@ def run_har_evaluation(
 def format_summary(results: dict) -> str:
     """Plain-text table of the runs and generative metrics in a results dict."""
     lines = [
-        f"{'run':<22}{'balanced median':>16}{'mean':>9}{'std':>8}{'top-1 median':>14}{'converged':>11}"
-        "   max-over-epochs (authors', selected on test)"
+        (
+            f"{'run':<22}{'balanced median':>16}{'mean':>9}{'std':>8}{'top-1 median':>14}{'converged':>11}"
+            "   max-over-epochs (authors', selected on test)"
+        )
     ]
     for name, run in results["runs"].items():
         s, b = run["top1_final_epoch"], run["balanced_accuracy_final_epoch"]

@@ -24,8 +24,17 @@ from pathlib import Path
 
 import torch
 
-from mdm_kinemic.har.clips import INPUT_MODES, SkeletonClips, load_clips, training_classes
-from mdm_kinemic.har.protocol import HarProtocol, add_protocol_arguments, protocol_from_args
+from mdm_kinemic.har.clips import (
+    INPUT_MODES,
+    SkeletonClips,
+    load_clips,
+    training_classes,
+)
+from mdm_kinemic.har.protocol import (
+    HarProtocol,
+    add_protocol_arguments,
+    protocol_from_args,
+)
 from mdm_kinemic.har.report import write_json
 from mdm_kinemic.har.skeleton import layout_for_joints
 from mdm_kinemic.har.stats import balanced_accuracy, confusion_matrix, is_converged

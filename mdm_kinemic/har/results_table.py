@@ -217,12 +217,18 @@ def to_markdown(rows: Sequence[MethodRow]) -> str:
     notes = [
         "",
         f"Test clips per class: {count_text}.",
-        "Balanced: mean per-class recall (the headline; a majority-class recogniser scores 1/K of classes right); "
-        f"Top-1: ST-GCN test accuracy after the final epoch, over {', '.join(map(str, seeds)) or '?'} seed(s); std with ddof = 1.",
-        "Δ balanced: this row minus the reference, in points, mean over paired seeds (same recogniser seeds, same "
-        "test clips) with a 95 % bootstrap interval over seeds and test clips; ✓ = resolved (the interval excludes 0).",
-        "Converged seeds: seeds whose recogniser predicts every class for at least 5 % of that class's training "
-        "clips; a row marked ⚠ averages seeds that did not converge.",
+        (
+            "Balanced: mean per-class recall, the headline (predicting only the majority class scores 100/K %); "
+            f"Top-1: ST-GCN test accuracy after the final epoch, over {', '.join(map(str, seeds)) or '?'} seed(s); std with ddof = 1."
+        ),
+        (
+            "Δ balanced: this row minus the reference, in points, mean over paired seeds (same recogniser seeds, same "
+            "test clips) with a 95 % bootstrap interval over seeds and test clips; ✓ = resolved (the interval excludes 0)."
+        ),
+        (
+            "Converged seeds: seeds whose recogniser predicts every class for at least 5 % of that class's training "
+            "clips; a row marked ⚠ averages seeds that did not converge."
+        ),
         (
             "Acc./FID/Diversity/MModality: the method's training clips under an ST-GCN trained on real data; "
             f"definition: {', '.join(definitions) or 'none'}. The max-over-epochs column selects on the test split."
