@@ -108,8 +108,20 @@ def _run_seeds(
         return [train_and_test_seed(train, test, protocol, seed, device) for seed in protocol.seed_list]
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_one_thread) as pool:
-        futures = [pool.submit(train_and_test_seed, train, test, protocol, seed, device) for seed in protocol.seed_list]
-        return [f.result() for f in futures]
+        futures = [pool.submit(_seed_in_worker, train, test, protocol, seed, device) for seed in protocol.seed_list]
+        results = [f.result() for f in futures]
+    for _, trained in results:
+        trained.model.to(device)
+    return results
+
+
+def _seed_in_worker(
+    train: SkeletonClips, test: SkeletonClips, protocol: HarProtocol, seed: int, device: torch.device
+) -> tuple[dict, TrainedSTGCN]:
+    """train_and_test_seed in a pool process; the model comes back on the CPU (CUDA tensors do not cross processes safely)."""
+    record, trained = train_and_test_seed(train, test, protocol, seed, device)
+    trained.model.cpu()
+    return record, trained
 
 
 def evaluate_run(
@@ -381,7 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--recogniser_ckpt", default=None, help="a trained recogniser (STEM.safetensors + STEM.json of python -m mdm_kinemic.har.evaluator) for the generative metrics, reused instead of training one; not with --recogniser_train")
     parser.add_argument("--out", default="har_results", help="output folder for har_results.json and confusion PNGs")
     parser.add_argument("--device", default="auto", help="'auto' (CUDA if available), 'cpu', 'cuda', 'cuda:1', ...")
-    parser.add_argument("--jobs", type=int, default=1, help="seeds trained at once, each in a process of one torch thread (CPU: avoids the slowdown of competing multi-threaded runs; results do not change)")
+    parser.add_argument("--jobs", type=int, default=1, help="seeds trained at once, each in a process of one torch thread (CPU: avoids the slowdown of competing multi-threaded runs; a seed's result equals a sequential one-thread run's)")
     parser.add_argument("--quick", action="store_true", help="CPU smoke run: HarProtocol.quick() (2 seeds, 2 epochs, 32-frame clips) unless flags override")
     add_protocol_arguments(parser)
     return parser
