@@ -1,13 +1,16 @@
 """The Bandai Namco few-shot benchmark (issue 8): ``python -m mdm_kinemic.bench.bandai``.
 
     python -m mdm_kinemic.bench.bandai --bandai_root DIR --out DIR \\
-        [--target_contents wave-both-hands,raise-up-both-hands,run] [--shots 10] [--seed 0] \\
-        [--until split|teacher|fewshot|synth|har|table] [--only STAGE ...] [--preset cpu|full|tiny]
+        [--target_contents default|mirrored|CONTENT,CONTENT,... [...]] [--shots 10] [--seed 0] \\
+        [--until split|teacher|fewshot|synth|har|table] [--only STAGE ...] [--preset cpu|full|tiny] [--jobs N]
 
 ``--bandai_root`` is the converted corpus (labels.txt + classes.txt, from
 ``python -m mdm_kinemic.data.convert --labels bandai``) or the raw BVH folder, converted once
 into OUT/converted (bench/corpus.py). By default only the split is made (bench/split.py); with
 ``--until table`` every stage of bench/stages.py runs, each skipped when its outputs exist.
+Several target lists run one after the other, each a whole benchmark (its own source, teacher
+and students) in OUT/NAME; OUT/results/summary.json then holds each split and their mean. One
+list runs in OUT itself.
 """
 
 from __future__ import annotations
@@ -27,10 +30,19 @@ from mdm_kinemic.bench.presets import (
     PRESETS,
     TEXT_ENCODERS,
     BenchPreset,
+    check_har_iterations,
     get_preset,
 )
-from mdm_kinemic.bench.split import DEFAULT_TARGET_CONTENTS, SplitError, SplitSettings
+from mdm_kinemic.bench.split import (
+    NAMED_TARGET_CONTENTS,
+    SplitError,
+    SplitSettings,
+    check_split,
+    parse_target_contents,
+    split_name,
+)
 from mdm_kinemic.bench.stages import STAGES, Bench, StageError
+from mdm_kinemic.bench.summary import SUMMARY_FILE, build_summary, write_summary
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,8 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="converted Bandai corpus (labels.txt, classes.txt) or the raw BVH folder")
     p.add_argument("--out", required=True, type=Path, help="benchmark output folder")
     split = SplitSettings()
-    p.add_argument("--target_contents", default=",".join(DEFAULT_TARGET_CONTENTS),
-                   help="comma-separated contents of the target domain, in label order (default: %(default)s)")
+    p.add_argument("--target_contents", nargs="+", default=["default"],
+                   help="one or more target-content lists, each comma-separated in label order or a name: "
+                   + "; ".join(f"{k} = {','.join(v)}" for k, v in NAMED_TARGET_CONTENTS.items())
+                   + " (default: default)")
     p.add_argument("--shots", type=int, default=split.shots, help="training clips per target class (default: %(default)s)")
     p.add_argument("--seed", type=int, default=split.seed, help="seed of the shot draw (default: %(default)s)")
     p.add_argument("--until", default="split", choices=STAGES, help="last stage to run (default: %(default)s)")
@@ -60,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, help="converter processes when --bandai_root is raw BVH")
     p.add_argument("--nice", type=int, default=10, help="niceness of the stage commands (0: none)")
     p.add_argument("--keep_going", action="store_true", help="after a failed stage, run the others whose inputs exist")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="ST-GCN seeds trained at once, each a process of one torch thread (CPU: set to the cores)")
     return p
 
 
@@ -69,21 +85,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        split = SplitSettings(tuple(c for c in args.target_contents.split(",")), args.shots, args.seed)
+        splits = [SplitSettings(parse_target_contents(text), args.shots, args.seed) for text in args.target_contents]
         preset = get_preset(args.preset, **{f.name: getattr(args, f.name) for f in fields(BenchPreset)})
+        if args.jobs < 1:
+            raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
+        for split in splits:
+            check_har_iterations(preset, args.shots * len(split.target_contents))
     except ValueError as err:
         parser.error(str(err))
+    names = [split_name(s.target_contents) for s in splits]
+    if len(set(names)) < len(names):
+        parser.error(f"--target_contents names a list twice ({', '.join(names)}): pass each once")
+    failures: list[str] = []
     try:
         corpus = resolve_corpus(args.bandai_root, args.out, args.workers)
-        bench = Bench(corpus, args.out, split, preset, nice=args.nice, keep_going=args.keep_going)
-        failures = bench.run(args.until, args.only)
+        for split in splits:  # every list is checked before any stage runs
+            check_split(corpus, split)
+        benches = [
+            Bench(corpus, args.out if len(splits) == 1 else args.out / name, split, preset, nice=args.nice,
+                  keep_going=args.keep_going, jobs=args.jobs, name=name)
+            for name, split in zip(names, splits)
+        ]
+        for bench in benches:
+            failures += bench.run(args.until, args.only)
+        if len(benches) > 1 and any(b.results_dir.joinpath(SUMMARY_FILE).is_file() for b in benches):
+            done = {b.name: json.loads(b.results_dir.joinpath(SUMMARY_FILE).read_text())["splits"][b.name]
+                    for b in benches if b.results_dir.joinpath(SUMMARY_FILE).is_file()}
+            write_summary(args.out / "results", build_summary(done))
     except (SplitError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except StageError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    print(json.dumps(json.loads((args.out / "status.json").read_text()), indent=2))
+    for bench in benches:
+        print(json.dumps({bench.name: json.loads((bench.out / "status.json").read_text())}, indent=2))
     for failure in failures:
         print(f"failed: {failure}", file=sys.stderr)
     return 1 if failures else 0

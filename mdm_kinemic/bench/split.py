@@ -16,8 +16,10 @@ Written under OUT::
                   splits/fewshot/S0000/xsub/{train,val}(_y).txt in the authors' layout
                   (data/fewshot.py; val = the test set), train.txt (the shots), test.txt
                   (a seeded half of the undrawn clips of each class), full_train.txt (the
-                  shots plus the other half: the ceiling's training set), each with its
-                  _y.txt labels, Mean.npy/Std.npy copied from source/; class names in
+                  shots plus the other half: the ceiling's training set), evaluator.txt and
+                  val.txt (that other half, split per class into a seeded fifth, at least
+                  one clip, for validation and the rest for the fixed evaluator's training),
+                  each with its _y.txt labels, Mean.npy/Std.npy copied from source/; class names in
                   classes.txt are the contents' verb phrases ("waves both hands"), which
                   the class prompt "a person {label}." turns into "a person waves both hands."
     OUT/split.json the settings and the clip counts per content and domain
@@ -66,7 +68,22 @@ SOURCE_DIR = "source"
 TARGET_DIR = "target"
 FEWSHOT_ID = "S0000"
 DEFAULT_TARGET_CONTENTS = ("wave-both-hands", "raise-up-both-hands", "run")
+#: a second split whose targets have near mirror images in the source (wave-left-hand,
+#: raise-up-left-hand, walk-turn-left stay there, with wave-both-hands and raise-up-both-hands):
+#: mining can find almost the target motion, so it tests transfer from close relatives where
+#: the default split tests transfer from looser ones (one hand for both, dash or walk for run);
+#: its classes hold 208 / 437 / 234 clips (docs/benchmark.md)
+MIRRORED_TARGET_CONTENTS = ("wave-right-hand", "raise-up-right-hand", "walk-turn-right")
+#: names accepted by --target_contents for these lists
+NAMED_TARGET_CONTENTS = {"default": DEFAULT_TARGET_CONTENTS, "mirrored": MIRRORED_TARGET_CONTENTS}
 PROMPT_TEMPLATE = "a person {label}."
+#: version of the files a split writes; a split.json of an older layout is not reused
+SPLIT_LAYOUT = 2
+#: clips per target class beyond the shots: one each for the test set, the evaluator's
+#: training set and the validation set, and the test half is the larger when odd
+MIN_CLIPS_BEYOND_SHOTS = 4
+#: share of the evaluator half kept for validation (at least one clip per class)
+VAL_SHARE = 0.2
 
 
 def prompt_name(content: str) -> str:
@@ -146,13 +163,38 @@ def _check_contents(settings: SplitSettings, labelled: LabelledSet, corpus_root:
     same = sorted({c for c, ph in zip(settings.target_contents, phrases) if phrases.count(ph) > 1})
     if same:
         raise SplitError(f"target contents {same} share one class prompt: name contents with distinct verb phrases")
-    short = {c: len(by_name[c]) for c in settings.target_contents if len(by_name[c]) < settings.shots + 2}
+    need = settings.shots + MIN_CLIPS_BEYOND_SHOTS
+    short = {c: len(by_name[c]) for c in settings.target_contents if len(by_name[c]) < need}
     if short:
         raise SplitError(
-            f"target contents {short} (content: clips in {corpus_root}) need at least --shots {settings.shots} + 2 clips "
-            "(the shots, one test clip and one for the ceiling's training set): lower --shots or choose other contents"
+            f"target contents {short} (content: clips in {corpus_root}) need at least --shots {settings.shots} + "
+            f"{MIN_CLIPS_BEYOND_SHOTS} clips (the shots, then at least two test clips, one to train the fixed evaluator "
+            "and one for validation): lower --shots or choose other contents"
         )
     return by_name
+
+
+def parse_target_contents(text: str) -> tuple[str, ...]:
+    """A --target_contents value: a name of NAMED_TARGET_CONTENTS or comma-separated contents."""
+    return NAMED_TARGET_CONTENTS.get(text.strip(), tuple(c.strip() for c in text.split(",")))
+
+
+def split_name(contents: Sequence[str]) -> str:
+    """Folder and summary name of a split: its name in NAMED_TARGET_CONTENTS, else the contents joined by '+'."""
+    for name, named in NAMED_TARGET_CONTENTS.items():
+        if tuple(contents) == named:
+            return name
+    return "+".join(contents)
+
+
+def check_split(corpus_root: str | Path, settings: SplitSettings) -> None:
+    """Check a split's contents against the corpus without writing anything (make_split's checks).
+
+    Raises:
+        SplitError: as make_split.
+        FileNotFoundError: the corpus lacks labels.txt / classes.txt.
+    """
+    _check_contents(settings, load_labelled(corpus_root), Path(corpus_root))
 
 
 def make_split(corpus_root: str | Path, out: str | Path, settings: SplitSettings | None = None) -> dict:
@@ -170,7 +212,7 @@ def make_split(corpus_root: str | Path, out: str | Path, settings: SplitSettings
 
     Raises:
         SplitError: unknown contents, no content left for the source, a target content with
-            fewer than shots + 2 clips, or OUT/split.json written with other settings.
+            fewer than shots + 4 clips, or OUT/split.json written with other settings.
         FileNotFoundError: the corpus lacks labels.txt / classes.txt.
     """
     settings = settings or SplitSettings()
@@ -178,7 +220,13 @@ def make_split(corpus_root: str | Path, out: str | Path, settings: SplitSettings
     summary_path = out / SPLIT_FILE
     if summary_path.is_file():
         done = json.loads(summary_path.read_text())
-        if done.get("settings") == _settings_json(settings) and done.get("corpus") == str(corpus_root.resolve()):
+        same = done.get("settings") == _settings_json(settings) and done.get("corpus") == str(corpus_root.resolve())
+        if same and done.get("layout") != SPLIT_LAYOUT:
+            raise SplitError(
+                f"{summary_path} was written by an older version (no evaluator/validation lists): "
+                "choose another --out or delete it"
+            )
+        if same:
             log.info("%s exists with these settings: split already made", summary_path)
             return done
         raise SplitError(
@@ -214,6 +262,7 @@ def make_split(corpus_root: str | Path, out: str | Path, settings: SplitSettings
         FewShotSettings(shots=settings.shots, seed=settings.seed),
     )
     test, pool = _halves(fewshot.val, settings.seed)
+    val, evaluator = _carve_val(pool, settings.seed)
     split = FewShotSplit(fewshot.settings, fewshot.train, test)
     # a run interrupted before split.json was written may have left this folder: it is ours
     shutil.rmtree(target_root / "splits" / "fewshot" / FEWSHOT_ID, ignore_errors=True)
@@ -221,11 +270,14 @@ def make_split(corpus_root: str | Path, out: str | Path, settings: SplitSettings
     write_split(target_root, "train", fewshot.train.ids)
     write_split(target_root, "test", test.ids)
     write_split(target_root, "full_train", fewshot.train.ids + pool.ids)
-    for name, part in (("train", fewshot.train), ("test", test), ("full_train", None)):
+    write_split(target_root, "evaluator", evaluator.ids)
+    write_split(target_root, "val", val.ids)
+    for name, part in (("train", fewshot.train), ("test", test), ("evaluator", evaluator), ("val", val), ("full_train", None)):
         labels = part.labels if part is not None else fewshot.train.labels + pool.labels
         write_split(target_root, f"{name}_y", [str(x) for x in labels])
 
     summary = {
+        "layout": SPLIT_LAYOUT,
         "corpus": str(corpus_root.resolve()),
         "settings": _settings_json(settings),
         "source": {"root": str(source_root), "clips": len(source_ids), "per_content": {n: len(by_name[n]) for n in source_names}},
@@ -236,6 +288,8 @@ def make_split(corpus_root: str | Path, out: str | Path, settings: SplitSettings
             "train_per_class": {n: settings.shots for n in target_names},
             "test_per_class": _counts(test, target_names),
             "full_train_per_class": {n: settings.shots + c for n, c in _counts(pool, target_names).items()},
+            "evaluator_per_class": _counts(evaluator, target_names),
+            "val_per_class": _counts(val, target_names),
         },
         "normalisation": "Mean.npy/Std.npy of source/ (HumanML3D group-averaged std); target/ holds a copy",
     }
@@ -265,6 +319,29 @@ def _halves(clips: LabelledSet, seed: int) -> tuple[LabelledSet, LabelledSet]:
         return LabelledSet(clips.root, [p[0] for p in pairs], [p[1] for p in pairs], clips.class_names)
 
     return labelled(test), labelled(pool)
+
+
+def _carve_val(pool: LabelledSet, seed: int) -> tuple[LabelledSet, LabelledSet]:
+    """(val, evaluator): per class, a seeded VAL_SHARE of the pool (at least one clip) and the rest.
+
+    The pool is the half of the undrawn clips that the ceiling trains on; the fixed evaluator
+    trains on it without the validation clips, so that settings chosen on validation never see
+    the clips that measure them, nor the test set.
+    """
+    rng = np.random.default_rng([seed, 2])
+    val: list[tuple[str, int]] = []
+    rest: list[tuple[str, int]] = []
+    for label, ids in pool.by_class().items():
+        ids = sorted(ids)
+        n_val = max(1, int(len(ids) * VAL_SHARE))
+        chosen = set(rng.permutation(len(ids))[:n_val].tolist())
+        for k, clip_id in enumerate(ids):
+            (val if k in chosen else rest).append((clip_id, label))
+
+    def labelled(pairs: list[tuple[str, int]]) -> LabelledSet:
+        return LabelledSet(pool.root, [p[0] for p in pairs], [p[1] for p in pairs], pool.class_names)
+
+    return labelled(val), labelled(rest)
 
 
 def _counts(clips: LabelledSet, names: Sequence[str]) -> dict[str, int]:

@@ -13,11 +13,17 @@ fewshot    mdm_kinemic.train_fewshot --preset VARIANT, for every       OUT/fewsh
            then mdm_kinemic.bench.mining_summary of the mining pool    OUT/results/mining.json
 synth      mdm_kinemic.synth per variant, and the teacher zero-shot    OUT/synth/NAME/manifest.json
            from class prompts (mdm/sampling/prompt_model.py)           and per_class x classes clips
-har        mdm_kinemic.har.evaluate per synthetic set (real only is    OUT/har/NAME/har_results.json
-           trained in the same run); the ceiling trains on every
-           real target clip outside the test set
+har        mdm_kinemic.har.evaluator: the fixed evaluator, trained     OUT/evaluator/stgcn.safetensors
+           once on the target's evaluator clips; then                  and .json
+           mdm_kinemic.har.evaluate per synthetic set (real only is    OUT/har/NAME/har_results.json
+           trained in the same run, every run with the same seeds),
+           its generative metrics under the fixed evaluator; the
+           ceiling trains on every real target clip outside the
+           test set
 table      mdm_kinemic.har.results_table over the har results: the     OUT/results/table1.md/.json,
-           paper's Table 1 rows and its Table 2 (ablation) rows        table2.md/.json
+           paper's Table 1 rows, with paired differences to MDM +      table2.md/.json,
+           LoRA and real only, and its Table 2 (ablation) rows; then   summary.json
+           the machine-readable summary (bench/summary.py)
 =========  ==========================================================  =============================
 
 Every command runs niced in a subprocess with its output in OUT/logs/STAGE-NAME.log and its
@@ -50,6 +56,13 @@ from mdm_kinemic.bench.split import (
     SplitSettings,
     make_split,
 )
+from mdm_kinemic.bench.summary import (
+    MDM_LORA,
+    REAL_ONLY,
+    build_summary,
+    split_summary,
+    write_summary,
+)
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +77,7 @@ VARIANTS = {
 }
 ZERO_SHOT = "zero_shot"
 CEILING = "ceiling"
+REAL_ONLY_ROW = "real only"
 #: the synthetic sets of each results table, in the paper's row order (real only and the
 #: ceiling are added to table1)
 TABLES = {"table1": (ZERO_SHOT, "mdm_lora", "full"), "table2": ("base", "base_dist", "base_dww", "full")}
@@ -99,6 +113,8 @@ class Bench:
         python: interpreter for the stage commands.
         nice: niceness of the stage commands (0 = none).
         keep_going: after a failed stage, go on with those whose inputs exist.
+        jobs: ST-GCN seeds trained at once (har.evaluate --jobs), one torch thread each.
+        name: the split's name in summary.json.
     """
 
     corpus: Path
@@ -108,6 +124,8 @@ class Bench:
     python: str = sys.executable
     nice: int = 10
     keep_going: bool = False
+    jobs: int = 1
+    name: str = "split"
     failures: list[str] = field(default_factory=list)
 
     # ---- paths -------------------------------------------------------------------------
@@ -131,6 +149,14 @@ class Bench:
 
     def har_dir(self, name: str) -> Path:
         return self.out / "har" / name
+
+    @property
+    def evaluator_stem(self) -> Path:
+        return self.out / "evaluator" / "stgcn"
+
+    @property
+    def results_dir(self) -> Path:
+        return self.out / "results"
 
     @property
     def mining_base(self) -> Path:
@@ -263,15 +289,29 @@ class Bench:
     def har_done(self, name: str) -> bool:
         return (self.har_dir(name) / "har_results.json").is_file()
 
-    def _har_args(self, name: str) -> list:
+    def _protocol_args(self) -> list:
         p = self.preset
-        return [
-            "--test", self.target, "--test_split", "test", "--seeds", p.har_seeds, "--epochs", p.har_epochs,
-            "--base_channels", p.har_base_channels, "--clip_len", p.har_clip_len,
-            "--out", self.har_dir(name), "--device", self._device(),
-        ]
+        return ["--epochs", p.har_epochs, "--min_iterations", p.har_min_iterations, "--base_channels", p.har_base_channels,
+                "--clip_len", p.har_clip_len, "--device", self._device()]
+
+    def _har_args(self, name: str) -> list:
+        return ["--test", self.target, "--test_split", "test", "--seeds", self.preset.har_seeds, *self._protocol_args(),
+                "--jobs", self.jobs, "--out", self.har_dir(name)]
+
+    def evaluator_done(self) -> bool:
+        return self.evaluator_stem.with_suffix(".safetensors").is_file() and self.evaluator_stem.with_suffix(".json").is_file()
+
+    def evaluator_balanced_accuracy(self) -> float | None:
+        """The fixed evaluator's balanced test accuracy (%), None before it is trained."""
+        if not self.evaluator_done():
+            return None
+        return json.loads(self.evaluator_stem.with_suffix(".json").read_text())["test_balanced_accuracy"]
 
     def stage_har(self) -> None:
+        if not self.evaluator_done():
+            self._run("har-evaluator", "mdm_kinemic.har.evaluator", [
+                "--train", self.target, "--train_split", "evaluator", "--test", self.target, "--test_split", "test",
+                *self._protocol_args(), "--out", self.evaluator_stem])
         if not self.har_done(CEILING):
             self._run(f"har-{CEILING}", "mdm_kinemic.har.evaluate", [
                 "--train_real", self.target, "--train_real_split", "full_train", "--gen_metrics", "none",
@@ -282,16 +322,20 @@ class Bench:
             if not self.synth_done(name):
                 self._fail(f"har-{name}: {self.synth_dir(name)} is incomplete; run the synth stage first")
                 continue
+            if not self.evaluator_done():
+                self._fail(f"har-{name}: no fixed evaluator at {self.evaluator_stem}; its command failed (see its log)")
+                continue
             self._run(f"har-{name}", "mdm_kinemic.har.evaluate", [
                 "--train_real", self.target, "--train_real_split", "train", "--train_synthetic", self.synth_dir(name),
-                "--gen_metrics", "action2motion", "--recogniser_train", self.target,
-                "--recogniser_train_split", "train", *self._har_args(name)])
+                "--gen_metrics", "action2motion", "--recogniser_ckpt", self.evaluator_stem.with_suffix(".safetensors"),
+                *self._har_args(name)])
 
     def table_rows(self, table: str = "table1") -> list[str]:
         """results_table --row values of one table for the har results present, in the paper's order.
 
         table1 (the paper's Table 1): real only, the zero-shot teacher, MDM + LoRA, KineMIC Full
-        and the ceiling; table2 (its Table 2, the ablation): Base, + L_dist, + dww, Full.
+        and the ceiling; table2 (its Table 2, the ablation): Base, + L_dist, + dww, Full, after
+        the two references of the paired differences, real only and MDM + LoRA, when present.
 
         Raises:
             ValueError: another table name.
@@ -301,8 +345,10 @@ class Bench:
         labels = {ZERO_SHOT: "MDM zero-shot (teacher)", **VARIANTS}
         present = [n for n in TABLES[table] if self.har_done(n)]
         rows = [f"{labels[n]}={self.har_dir(n) / 'har_results.json'}" for n in present]
-        if table == "table1" and present:
-            rows.insert(0, f"real only={self.har_dir(present[0]) / 'har_results.json'}:real_only")
+        if table == "table2" and self.har_done(MDM_LORA):
+            rows.insert(0, f"{VARIANTS[MDM_LORA]}={self.har_dir(MDM_LORA) / 'har_results.json'}")
+        if present:
+            rows.insert(0, f"{REAL_ONLY_ROW}={self.har_dir(present[0]) / 'har_results.json'}:real_only")
         if table == "table1" and self.har_done(CEILING):
             rows.append(f"real target data in full (ceiling)={self.har_dir(CEILING) / 'har_results.json'}:real_only")
         return rows
@@ -315,8 +361,30 @@ class Bench:
         self.table_base.parent.mkdir(parents=True, exist_ok=True)
         for name, rows in tables.items():
             if rows:
+                labels = [r.split("=", 1)[0] for r in rows]
+                paired = [a for ref in (VARIANTS[MDM_LORA], REAL_ONLY_ROW) if ref in labels for a in ("--paired", ref)]
                 self._run(name, "mdm_kinemic.har.results_table",
-                          [a for r in rows for a in ("--row", r)] + ["--out", self.table_base.with_name(name)])
+                          [a for r in rows for a in ("--row", r)] + paired + ["--out", self.table_base.with_name(name)])
+        try:
+            write_summary(self.results_dir, build_summary({self.name: self.split_summary()}))
+        except ValueError as err:
+            self._fail(f"summary: {err}")
+
+    def method_runs(self) -> dict[str, dict]:
+        """{method: run of its har_results.json} for the har results present: real only, the ceiling, each synthetic set."""
+        runs: dict[str, dict] = {}
+        for name in (ZERO_SHOT, *VARIANTS):
+            if self.har_done(name):
+                results = json.loads((self.har_dir(name) / "har_results.json").read_text())
+                runs.setdefault(REAL_ONLY, results["runs"]["real_only"])
+                runs[name] = results["runs"]["real_plus_synthetic"]
+        if self.har_done(CEILING):
+            runs[CEILING] = json.loads((self.har_dir(CEILING) / "har_results.json").read_text())["runs"]["real_only"]
+        return runs
+
+    def split_summary(self) -> dict:
+        """This split's part of summary.json (bench/summary.py)."""
+        return split_summary(self.split.target_contents, self.method_runs(), self.evaluator_balanced_accuracy())
 
     def _fail(self, message: str) -> None:
         if not self.keep_going:
@@ -353,6 +421,7 @@ class Bench:
             "teacher_step": latest_step(self.teacher_dir)[0],
             "fewshot_steps": {v: latest_step(self.fewshot_dir(v))[0] for v in VARIANTS},
             "synth_done": {n: self.synth_done(n) for n in (ZERO_SHOT, *VARIANTS)},
+            "evaluator_done": self.evaluator_done(),
             "har_done": {n: self.har_done(n) for n in (CEILING, ZERO_SHOT, *VARIANTS)},
             "failures": self.failures,
         }

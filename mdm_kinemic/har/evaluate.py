@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import multiprocessing
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +30,7 @@ from mdm_kinemic.har.clips import (
     load_clips,
     training_classes,
 )
+from mdm_kinemic.har.evaluator import load_recogniser
 from mdm_kinemic.har.metrics import DEFINITIONS, generative_metrics
 from mdm_kinemic.har.protocol import (
     HarProtocol,
@@ -35,7 +38,14 @@ from mdm_kinemic.har.protocol import (
     protocol_from_args,
 )
 from mdm_kinemic.har.report import save_confusion_png, write_json
-from mdm_kinemic.har.stats import confusion_matrix, per_class_accuracy, summarize_seeds
+from mdm_kinemic.har.stats import (
+    CONVERGENCE_MIN_TRAIN_RECALL,
+    balanced_accuracy,
+    confusion_matrix,
+    is_converged,
+    per_class_accuracy,
+    summarize_seeds,
+)
 from mdm_kinemic.har.stgcn import TEMPORAL_KERNEL
 from mdm_kinemic.har.train import TrainedSTGCN, resolve_device, top1, train_stgcn
 
@@ -48,6 +58,72 @@ MAX_OVER_EPOCHS_KEY = "top1_max_over_epochs_authors_selected_on_test"
 GEN_METRIC_CHOICES = ("action2motion", "text2motion", "both", "none")
 
 
+def _one_thread() -> None:
+    """Process-pool initialiser: one torch thread per seed process (parallel seeds share the cores)."""
+    torch.set_num_threads(1)
+
+
+def train_and_test_seed(
+    train: SkeletonClips, test: SkeletonClips, protocol: HarProtocol, seed: int, device: torch.device
+) -> tuple[dict, TrainedSTGCN]:
+    """One seed of a run: train, test, and check convergence on the training clips.
+
+    Args:
+        train, test: labelled clips, already relabelled to the classifier's classes.
+        protocol: the HAR protocol.
+        seed: training seed.
+        device: training device.
+
+    Returns:
+        (record, trained recogniser). The record holds the seed's test predictions, its test
+        confusion matrix, top-1 and balanced accuracy (%), its epochs and SGD iterations, its
+        recall (%) per class on its own training clips and ``converged`` (stats.is_converged).
+    """
+    trained = train_stgcn(train, protocol, seed, device=device, test=test)
+    k = len(train.class_names)
+    predictions = trained.predict(test)
+    confusion = confusion_matrix(test.labels, predictions, k)
+    train_confusion = confusion_matrix(train.labels, trained.predict(train), k)
+    record = {
+        "seed": seed,
+        "predictions": predictions,
+        "confusion": confusion,
+        "top1": top1(predictions, test.labels),
+        "balanced": balanced_accuracy(confusion),
+        "epochs": trained.epochs,
+        "iterations": trained.iterations,
+        "train_recall": per_class_accuracy(train_confusion),
+        "converged": is_converged(train_confusion),
+        "epoch_test_top1": trained.epoch_test_top1,
+        "seconds": trained.train_seconds,
+    }
+    return record, trained
+
+
+def _run_seeds(
+    train: SkeletonClips, test: SkeletonClips, protocol: HarProtocol, device: torch.device, jobs: int
+) -> list[tuple[dict, TrainedSTGCN]]:
+    """train_and_test_seed for every seed, in seed order; ``jobs`` > 1 runs them in one-thread processes."""
+    if jobs == 1:
+        return [train_and_test_seed(train, test, protocol, seed, device) for seed in protocol.seed_list]
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_one_thread) as pool:
+        futures = [pool.submit(_seed_in_worker, train, test, protocol, seed, device) for seed in protocol.seed_list]
+        results = [f.result() for f in futures]
+    for _, trained in results:
+        trained.model.to(device)
+    return results
+
+
+def _seed_in_worker(
+    train: SkeletonClips, test: SkeletonClips, protocol: HarProtocol, seed: int, device: torch.device
+) -> tuple[dict, TrainedSTGCN]:
+    """train_and_test_seed in a pool process; the model comes back on the CPU (CUDA tensors do not cross processes safely)."""
+    record, trained = train_and_test_seed(train, test, protocol, seed, device)
+    trained.model.cpu()
+    return record, trained
+
+
 def evaluate_run(
     name: str,
     train: SkeletonClips,
@@ -55,6 +131,7 @@ def evaluate_run(
     protocol: HarProtocol,
     device: torch.device,
     out_dir: Path | None = None,
+    jobs: int = 1,
 ) -> tuple[dict, list[TrainedSTGCN]]:
     """Train and test one recogniser per seed on ``train``; summarise over seeds.
 
@@ -64,44 +141,63 @@ def evaluate_run(
         protocol: the HAR protocol.
         device: training device.
         out_dir: where the confusion-matrix PNG goes (None: no PNG).
+        jobs: seeds trained at once, each in its own process with one torch thread; a seed's
+            result does not depend on ``jobs`` (the same as a sequential one-thread run).
 
     Returns:
         (results dict, trained recognisers in seed order). The dict holds the final-epoch top-1
-        summary (median, mean, std over seeds), per-class accuracy and the confusion matrix summed
-        over seeds, and, when tracked, the authors' max-over-epochs column, labelled as selected
-        on the test split.
+        and balanced-accuracy (mean per-class recall) summaries (median, mean, std over all
+        seeds), every seed's test predictions (for paired statistics, har/paired.py), epochs,
+        iterations and convergence flag, the test clips per class, per-class accuracy and the
+        confusion matrix summed over seeds, and, when tracked, the authors' max-over-epochs
+        column, labelled as selected on the test split.
 
     Raises:
-        ValueError: test classes absent from train, mismatched joint counts, clips too short.
+        ValueError: test classes absent from train, mismatched joint counts, clips too short,
+            jobs < 1.
     """
+    if jobs < 1:
+        raise ValueError(f"jobs must be >= 1, got {jobs}")
     classes = training_classes([train], test)
     train, test = train.relabel(classes), test.relabel(classes)
-    finals, maxima, per_seed_conf, epochs, seconds, trained_models = [], [], [], [], [], []
-    for seed in protocol.seed_list:
-        trained = train_stgcn(train, protocol, seed, device=device, test=test)
-        predictions = trained.predict(test)
-        finals.append(top1(predictions, test.labels))
-        per_seed_conf.append(confusion_matrix(test.labels, predictions, len(classes)))
-        epochs.append(trained.epoch_test_top1)
-        seconds.append(trained.train_seconds)
-        if trained.epoch_test_top1:
-            maxima.append(max(trained.epoch_test_top1))
+    records, trained_models = [], []
+    for record, trained in _run_seeds(train, test, protocol, device, jobs):
+        records.append(record)
         trained_models.append(trained)
-        logger.info("%s seed %d: final-epoch top-1 %.2f %% (%.1f s)", name, seed, finals[-1], trained.train_seconds)
+        logger.info(
+            "%s seed %d: final-epoch top-1 %.2f %%, balanced %.2f %%, %d iterations%s (%.1f s)", name, record["seed"],
+            record["top1"], record["balanced"], record["iterations"], "" if record["converged"] else ", NOT CONVERGED",
+            record["seconds"],
+        )
+    maxima = [max(r["epoch_test_top1"]) for r in records if r["epoch_test_top1"]]
+    per_seed_conf = [r["confusion"] for r in records]
     confusion = np.sum(per_seed_conf, axis=0)
+    converged = [r["converged"] for r in records]
     result = {
         "classes": list(classes),
         "train_source": train.source,
         "train_clips": len(train),
         "test_clips": len(test),
+        "test_per_class": dict(zip(classes, np.bincount(test.labels, minlength=len(classes)).tolist())),
         "seeds": protocol.seed_list,
-        "top1_final_epoch": summarize_seeds(finals).to_dict(),
+        "top1_final_epoch": summarize_seeds([r["top1"] for r in records]).to_dict(),
+        "balanced_accuracy_final_epoch": summarize_seeds([r["balanced"] for r in records]).to_dict(),
+        "converged_per_seed": converged,
+        "converged_seeds": int(sum(converged)),
+        "convergence_rule": f"a seed is converged when it predicts every class for at least "
+        f"{CONVERGENCE_MIN_TRAIN_RECALL:g} % of that class's own training clips",
+        "train_recall_per_seed": [r["train_recall"] for r in records],
+        "epochs_per_seed": [r["epochs"] for r in records],
+        "iterations_per_seed": [r["iterations"] for r in records],
         MAX_OVER_EPOCHS_KEY: summarize_seeds(maxima).to_dict() if maxima else None,
         "per_class_accuracy": dict(zip(classes, per_class_accuracy(confusion).tolist())),
         "confusion_matrix": confusion,
         "confusion_matrix_per_seed": per_seed_conf,
-        "epoch_test_top1_per_seed": epochs,
-        "train_seconds_per_seed": seconds,
+        "test_ids": list(test.ids),
+        "test_labels": test.labels,
+        "test_predictions_per_seed": [r["predictions"] for r in records],
+        "epoch_test_top1_per_seed": [r["epoch_test_top1"] for r in records],
+        "train_seconds_per_seed": [r["seconds"] for r in records],
     }
     if out_dir is not None:
         png = save_confusion_png(
@@ -153,6 +249,9 @@ def run_har_evaluation(
     out_dir: str | Path | None = None,
     gen_metrics: str = "action2motion",
     recogniser_train: SkeletonClips | None = None,
+    jobs: int = 1,
+    recogniser: TrainedSTGCN | None = None,
+    recogniser_source: str = "",
 ) -> dict:
     """The full evaluation: real-only baseline, real + synthetic, generative metrics; writes JSON and PNGs.
 
@@ -166,6 +265,10 @@ def run_har_evaluation(
         gen_metrics: one of GEN_METRIC_CHOICES.
         recogniser_train: real clips to train the metrics' recogniser on (default train_real,
             whose first-seed baseline model is reused).
+        jobs: seeds trained at once in one-thread processes (evaluate_run).
+        recogniser: a trained recogniser (the fixed evaluator, har/evaluator.py) for the
+            generative metrics, instead of training one; not with recogniser_train.
+        recogniser_source: where ``recogniser`` was read from, for the report.
 
     Returns:
         the results dict written to ``out_dir/har_results.json``.
@@ -176,6 +279,15 @@ def run_har_evaluation(
     """
     if gen_metrics not in GEN_METRIC_CHOICES:
         raise ValueError(f"gen_metrics must be one of {GEN_METRIC_CHOICES}, got {gen_metrics!r}")
+    if recogniser is not None and recogniser_train is not None:
+        raise ValueError("pass either a trained recogniser (--recogniser_ckpt) or clips to train one (--recogniser_train), not both")
+    if recogniser is not None:
+        absent = sorted(set(test.present_classes) - set(recogniser.class_names))
+        if absent:
+            raise ValueError(
+                f"{recogniser_source or 'the recogniser'} does not know the test classes {absent} (it has "
+                f"{list(recogniser.class_names)}): train the evaluator on this target's classes"
+            )
     for role, clips in (("real training", train_real), ("test", test), ("synthetic", train_synthetic)):
         if clips is not None and len(clips) == 0:
             hint = " or omit --train_synthetic for a real-only run" if role == "synthetic" else ""
@@ -189,7 +301,8 @@ def run_har_evaluation(
     results: dict = {
         "protocol": protocol.to_dict(),
         "device": str(torch_device),
-        "accuracy_note": "top-1 (%) on the test split after the final epoch of each seed; nothing is selected on test. "
+        "accuracy_note": "top-1 and balanced accuracy (mean per-class recall, the headline) in % on the test split "
+        "after the final epoch of each seed; nothing is selected on test. "
         f"'{MAX_OVER_EPOCHS_KEY}' reproduces the authors' max over epochs of test accuracy and is not an unbiased estimate.",
         "data": {
             "train_real": {"source": train_real.source, "clips": len(train_real), "joints": train_real.num_joints},
@@ -197,16 +310,20 @@ def run_har_evaluation(
         },
         "runs": {},
     }
-    real_result, real_models = evaluate_run(REAL_ONLY, train_real, test, protocol, torch_device, out_path)
+    real_result, real_models = evaluate_run(REAL_ONLY, train_real, test, protocol, torch_device, out_path, jobs)
     results["runs"][REAL_ONLY] = real_result
     if train_synthetic is not None:
         results["data"]["train_synthetic"] = {"source": train_synthetic.source, "clips": len(train_synthetic)}
         classes = training_classes(train_sets, test)
         mixed = concat_clips(train_sets, classes, f"{train_real.source} + {train_synthetic.source}")
-        results["runs"][REAL_PLUS_SYNTHETIC] = evaluate_run(REAL_PLUS_SYNTHETIC, mixed, test, protocol, torch_device, out_path)[0]
+        results["runs"][REAL_PLUS_SYNTHETIC] = evaluate_run(
+            REAL_PLUS_SYNTHETIC, mixed, test, protocol, torch_device, out_path, jobs
+        )[0]
     if gen_metrics != "none":
         definitions = ["action2motion", "text2motion"] if gen_metrics == "both" else [gen_metrics]
-        if recogniser_train is None:
+        if recogniser is not None:
+            source = f"fixed evaluator {recogniser_source}, trained on its own real clips"
+        elif recogniser_train is None:
             recogniser, source = real_models[0], train_real.source
         else:
             classes = training_classes([recogniser_train], test)
@@ -214,10 +331,13 @@ def run_har_evaluation(
             source = recogniser_train.source
         sets = {"train_real": train_real} if train_synthetic is None else {"train_real": train_real, "train_synthetic": train_synthetic}
         results["generative_metrics"] = {
-            "recogniser": f"ST-GCN trained on {source} (seed {protocol.first_seed}, final epoch), features = pooled 256-d embedding",
+            "recogniser": f"ST-GCN trained on {source} (seed {recogniser.seed}, final epoch), features = pooled 256-d embedding",
             "definitions": {name: DEFINITIONS[name].to_dict() for name in definitions},
             "reference": f"FID against the test split {test.source}",
             "sets": generative_report(recogniser, sets, test, definitions, protocol.first_seed),
+            "recogniser_test_balanced_accuracy": balanced_accuracy(
+                confusion_matrix(test.relabel(recogniser.class_names).labels, recogniser.predict(test), len(recogniser.class_names))
+            ),
         }
     if out_path is not None:
         write_json(out_path / RESULTS_FILE, results)
@@ -226,12 +346,21 @@ def run_har_evaluation(
 
 def format_summary(results: dict) -> str:
     """Plain-text table of the runs and generative metrics in a results dict."""
-    lines = [f"{'run':<22}{'median':>9}{'mean':>9}{'std':>8}   max-over-epochs (authors', selected on test)"]
+    lines = [
+        (
+            f"{'run':<22}{'balanced median':>16}{'mean':>9}{'std':>8}{'top-1 median':>14}{'converged':>11}"
+            "   max-over-epochs (authors', selected on test)"
+        )
+    ]
     for name, run in results["runs"].items():
-        s = run["top1_final_epoch"]
+        s, b = run["top1_final_epoch"], run["balanced_accuracy_final_epoch"]
         m = run.get(MAX_OVER_EPOCHS_KEY)
         extra = f"{m['median']:.2f} median" if m else "not tracked"
-        lines.append(f"{name:<22}{s['median']:>9.2f}{s['mean']:>9.2f}{s['std']:>8.2f}   {extra}")
+        converged = f"{run['converged_seeds']}/{len(run['seeds'])}"
+        lines.append(
+            f"{name:<22}{b['median']:>16.2f}{b['mean']:>9.2f}{b['std']:>8.2f}{s['median']:>14.2f}{converged:>11}   {extra}"
+        )
+    lines.append("test clips per class: " + ", ".join(f"{k} {v}" for k, v in next(iter(results["runs"].values()))["test_per_class"].items()))
     gen = results.get("generative_metrics")
     if gen:
         lines.append("")
@@ -261,15 +390,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--gen_metrics", choices=GEN_METRIC_CHOICES, default="action2motion", help="generative metric definition(s) (default: action2motion)")
     parser.add_argument("--recogniser_train", default=None, help="real clips for the generative metrics' recogniser (default: --train_real)")
     parser.add_argument("--recogniser_train_split", default=None, help="split of --recogniser_train")
+    parser.add_argument("--recogniser_ckpt", default=None, help="a trained recogniser (STEM.safetensors + STEM.json of python -m mdm_kinemic.har.evaluator) for the generative metrics, reused instead of training one; not with --recogniser_train")
     parser.add_argument("--out", default="har_results", help="output folder for har_results.json and confusion PNGs")
     parser.add_argument("--device", default="auto", help="'auto' (CUDA if available), 'cpu', 'cuda', 'cuda:1', ...")
+    parser.add_argument("--jobs", type=int, default=1, help="seeds trained at once, each in a process of one torch thread (CPU: avoids the slowdown of competing multi-threaded runs; a seed's result equals a sequential one-thread run's)")
     parser.add_argument("--quick", action="store_true", help="CPU smoke run: HarProtocol.quick() (2 seeds, 2 epochs, 32-frame clips) unless flags override")
     add_protocol_arguments(parser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error(f"--jobs must be >= 1, got {args.jobs}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     protocol = protocol_from_args(args, quick=args.quick)
     device = "cpu" if args.quick and args.device == "auto" else args.device
@@ -280,6 +414,14 @@ def main(argv: Sequence[str] | None = None) -> dict:
     test = load(args.test, args.test_split)
     synthetic = load(args.train_synthetic, args.train_synthetic_split)
     recogniser_train = load(args.recogniser_train, args.recogniser_train_split)
+    if args.recogniser_ckpt is not None and args.recogniser_train is not None:
+        parser.error("--recogniser_ckpt and --recogniser_train exclude each other: pass one")
+    recogniser = None
+    if args.recogniser_ckpt is not None:
+        try:
+            recogniser = load_recogniser(args.recogniser_ckpt, resolve_device(device))
+        except (FileNotFoundError, ValueError) as err:
+            parser.error(str(err))
     results = run_har_evaluation(
         train_real,
         test,
@@ -289,6 +431,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
         out_dir=args.out,
         gen_metrics=args.gen_metrics,
         recogniser_train=recogniser_train,
+        jobs=args.jobs,
+        recogniser=recogniser,
+        recogniser_source=args.recogniser_ckpt or "",
     )
     print(format_summary(results))
     print(f"\nwrote {Path(args.out) / RESULTS_FILE}")

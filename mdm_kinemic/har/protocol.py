@@ -9,6 +9,7 @@ clip_len 100, one test clip as in its validation pipeline).
 from __future__ import annotations
 
 import argparse
+import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -28,6 +29,13 @@ class HarProtocol:
     seeds: int = field(default=5, metadata={"help": "number of training seeds; the summary is over seeds"})
     first_seed: int = field(default=0, metadata={"help": "seeds are first_seed, first_seed + 1, ..."})
     epochs: int = field(default=80, metadata={"help": "training epochs; accuracy is taken after the last one"})
+    min_iterations: int = field(
+        default=0,
+        metadata={
+            "help": "train for at least this many SGD iterations: epochs are raised to whole epochs reaching it, so "
+            "that a 30-clip set gets as many updates as a 1,200-clip one (0: epochs alone decide)"
+        },
+    )
     batch_size: int = field(default=64, metadata={"help": "clips per SGD step"})
     lr: float = field(default=0.1, metadata={"help": "initial SGD learning rate, annealed by cosine to 0 per iteration"})
     momentum: float = field(default=0.9, metadata={"help": "SGD momentum"})
@@ -61,8 +69,10 @@ class HarProtocol:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"HarProtocol.{name} must be an integer >= 1, got {value!r}")
-        if not isinstance(self.first_seed, int) or self.first_seed < 0:
-            raise ValueError(f"HarProtocol.first_seed must be an integer >= 0, got {self.first_seed!r}")
+        for name in ("first_seed", "min_iterations"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"HarProtocol.{name} must be an integer >= 0, got {value!r}")
         if not isinstance(self.clip_len, int) or self.clip_len < TEMPORAL_KERNEL:
             raise ValueError(
                 f"HarProtocol.clip_len must be an integer >= {TEMPORAL_KERNEL} (the ST-GCN temporal kernel), "
@@ -82,6 +92,23 @@ class HarProtocol:
     @property
     def seed_list(self) -> list[int]:
         return list(range(self.first_seed, self.first_seed + self.seeds))
+
+    def schedule(self, num_clips: int, max_batches: int | None = None) -> tuple[int, int]:
+        """(epochs, SGD iterations) of training on ``num_clips`` clips.
+
+        An epoch is ceil(num_clips / batch_size) iterations (at most ``max_batches``); the epochs
+        are ``epochs``, raised to the fewest whole epochs that reach ``min_iterations``.
+
+        Raises:
+            ValueError: num_clips < 1.
+        """
+        if num_clips < 1:
+            raise ValueError(f"a training schedule needs at least one clip, got {num_clips}")
+        per_epoch = math.ceil(num_clips / self.batch_size)
+        if max_batches is not None:
+            per_epoch = min(per_epoch, max_batches)
+        epochs = max(self.epochs, math.ceil(self.min_iterations / per_epoch))
+        return epochs, epochs * per_epoch
 
     @classmethod
     def quick(cls, **overrides: Any) -> HarProtocol:

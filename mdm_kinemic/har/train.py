@@ -49,6 +49,8 @@ class TrainedSTGCN:
         seed: training seed.
         epoch_test_top1: test top-1 (%) after each epoch when tracked, else empty.
         train_seconds: wall time of the training loop.
+        epochs: epochs trained (``protocol.epochs`` raised by ``protocol.min_iterations``).
+        iterations: SGD iterations trained.
     """
 
     model: STGCN
@@ -57,6 +59,8 @@ class TrainedSTGCN:
     seed: int
     epoch_test_top1: list[float] = field(default_factory=list)
     train_seconds: float = 0.0
+    epochs: int = 0
+    iterations: int = 0
 
     @property
     def device(self) -> torch.device:
@@ -119,7 +123,7 @@ def train_stgcn(
     on_epoch: Callable[[int, float], None] | None = None,
     max_batches: int | None = None,
 ) -> TrainedSTGCN:
-    """Train ST-GCN on ``train`` for ``protocol.epochs`` epochs with one seed.
+    """Train ST-GCN on ``train`` for ``protocol.schedule(len(train))`` epochs with one seed.
 
     SGD (lr, momentum, Nesterov, weight decay from the protocol), cross-entropy, batches of
     ``protocol.batch_size`` clips reshuffled each epoch, each clip uniformly resampled to
@@ -161,15 +165,13 @@ def train_stgcn(
     loss_fn = nn.CrossEntropyLoss()
     prepared = [pre_normalize(j, layout, protocol.prenorm) for j in train.joints]
     labels = torch.from_numpy(train.labels)
-    batches_per_epoch = math.ceil(len(prepared) / protocol.batch_size)
-    if max_batches is not None:
-        batches_per_epoch = min(batches_per_epoch, max_batches)
-    total = protocol.epochs * batches_per_epoch
-    result = TrainedSTGCN(model, train.class_names, protocol, seed)
+    epochs, total = protocol.schedule(len(prepared), max_batches)
+    batches_per_epoch = total // epochs
+    result = TrainedSTGCN(model, train.class_names, protocol, seed, epochs=epochs, iterations=total)
     track = test is not None and protocol.track_max_over_epochs
     started = time.perf_counter()
     iteration = 0
-    for epoch in range(protocol.epochs):
+    for epoch in range(epochs):
         model.train()
         order = rng.permutation(len(prepared))
         losses: list[float] = []
@@ -188,7 +190,7 @@ def train_stgcn(
         mean_loss = float(np.mean(losses))
         if track:
             result.epoch_test_top1.append(top1(result.predict(test), test.labels))
-        logger.info("seed %d epoch %d/%d loss %.4f", seed, epoch + 1, protocol.epochs, mean_loss)
+        logger.info("seed %d epoch %d/%d loss %.4f", seed, epoch + 1, epochs, mean_loss)
         if on_epoch is not None:
             on_epoch(epoch, mean_loss)
     result.train_seconds = time.perf_counter() - started

@@ -71,6 +71,37 @@ def test_fewshot_test_and_ceiling_lists(corpus, tmp_path):
     assert not set(test.ids) & set(full.ids)
     assert set(test.ids) | set(full.ids) == set(load_labelled(out / "target").ids)
     assert set(train.ids) <= set(full.ids)
+    # the ceiling's other half = evaluator + validation (one each per class here), disjoint
+    evaluator = load_labelled(out / "target", "evaluator")
+    val = load_labelled(out / "target", "val")
+    assert {k: len(v) for k, v in val.by_class().items()} == {0: 1, 1: 1}
+    assert {k: len(v) for k, v in evaluator.by_class().items()} == {0: 1, 1: 1}
+    assert set(evaluator.ids) | set(val.ids) == set(full.ids) - set(train.ids)
+    assert not set(evaluator.ids) & set(val.ids)
+    summary = json.loads((out / "split.json").read_text())
+    assert summary["target"]["val_per_class"] == {"run": 1, "wave-both-hands": 1}
+
+
+def test_validation_is_a_fifth_of_the_evaluator_half(tmp_path):
+    from mdm_kinemic.bench.split import _carve_val
+    from mdm_kinemic.data.labels import LabelledSet
+
+    pool = LabelledSet(tmp_path, [f"c{k:02d}" for k in range(23)], [0] * 11 + [1] * 12, ["a", "b"])
+    val, rest = _carve_val(pool, seed=0)
+    # int(11 * 0.2) = 2, int(12 * 0.2) = 2
+    assert {k: len(v) for k, v in val.by_class().items()} == {0: 2, 1: 2}
+    assert len(rest.ids) == 19 and not set(val.ids) & set(rest.ids)
+    assert _carve_val(pool, seed=0)[0].ids == val.ids
+
+
+def test_a_split_of_the_older_layout_is_not_reused(corpus, tmp_path):
+    out = tmp_path / "bench"
+    make_split(corpus, out, SplitSettings(("run",), shots=2))
+    old = json.loads((out / "split.json").read_text())
+    del old["layout"]
+    (out / "split.json").write_text(json.dumps(old))
+    with pytest.raises(SplitError, match="older version"):
+        make_split(corpus, out, SplitSettings(("run",), shots=2))
 
 
 def test_normalisation_is_the_source_statistics(corpus, tmp_path):
@@ -102,7 +133,8 @@ def test_same_seed_same_split_and_rerun_is_idempotent(corpus, tmp_path):
     [
         (("swim",), 2, "swim not among the contents"),
         (tuple(CONTENTS), 1, "leave at least one"),
-        (("dash",), 1, "need at least --shots 1 \\+ 2"),
+        (("dash",), 1, "need at least --shots 1 \\+ 4"),
+        (("run",), 3, "run': 6.*--shots 3 \\+ 4.*lower --shots"),
         (("run",), 5, "run': 6"),
     ],
 )

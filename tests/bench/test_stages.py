@@ -27,7 +27,7 @@ def bench(tmp_path: Path) -> Bench:
     root = tmp_path / "corpus"
     ids, labels = [], []
     for c, content in enumerate(("run", "dash")):
-        for k in range(4):
+        for k in range(6):
             clip_id = f"dataset-1_{content}_normal_{k:03d}"
             write_clip(root, clip_id, np.full((6, 263), c + k, np.float32), np.zeros((6, 22, 3)), [f"a person {content}s."])
             ids.append(clip_id)
@@ -85,6 +85,7 @@ def test_table_rows_follow_the_papers_order_and_skip_missing_runs(bench):
         f"real target data in full (ceiling)={har / CEILING / 'har_results.json'}:real_only",
     ]
     assert bench.table_rows("table2") == [
+        f"real only={har / 'base_dww' / 'har_results.json'}:real_only",
         f"+ dww={har / 'base_dww' / 'har_results.json'}",
         f"KineMIC Full={har / 'full' / 'har_results.json'}",
     ]

@@ -7,6 +7,7 @@ import statistics
 
 import numpy as np
 import pytest
+import torch
 
 from mdm_kinemic.har.clips import SkeletonClips
 from mdm_kinemic.har.evaluate import (
@@ -80,3 +81,36 @@ def test_bad_inputs_fail_before_training(sets):
         run_har_evaluation(real, test, TINY, train_synthetic=ntu)
     with pytest.raises(ValueError, match="gen_metrics"):
         run_har_evaluation(real, test, TINY, gen_metrics="fid_only")
+
+
+def test_runs_record_balanced_accuracy_convergence_iterations_and_predictions(sets):
+    real, _, test = sets
+    protocol = HarProtocol(seeds=2, epochs=1, batch_size=4, clip_len=10, base_channels=8, min_iterations=3)
+    run = run_har_evaluation(real, test, protocol, gen_metrics="none")["runs"]["real_only"]
+    assert run["test_per_class"] == {"stand": 2, "bounce": 2, "sway": 2}
+    assert run["iterations_per_seed"] == [4, 4] and run["epochs_per_seed"] == [2, 2]
+    assert len(run["converged_per_seed"]) == 2 and run["converged_seeds"] == sum(run["converged_per_seed"])
+    labels = np.array(run["test_labels"])
+    for k, predictions in enumerate(run["test_predictions_per_seed"]):
+        predictions = np.array(predictions)
+        recalls = [np.mean(predictions[labels == c] == c) * 100 for c in range(3)]
+        assert run["balanced_accuracy_final_epoch"]["values"][k] == pytest.approx(np.mean(recalls))
+        assert run["top1_final_epoch"]["values"][k] == pytest.approx(100 * np.mean(predictions == labels))
+        assert run["converged_per_seed"][k] == bool(min(run["train_recall_per_seed"][k]) >= 5.0)
+    assert "balanced median" in format_summary({"runs": {"real_only": run}})
+
+
+def test_parallel_seeds_give_the_sequential_results(sets):
+    from mdm_kinemic.har.evaluate import evaluate_run
+
+    real, _, test = sets
+    protocol = HarProtocol(seeds=2, epochs=1, batch_size=4, clip_len=10, base_channels=8)
+    sequential, _ = evaluate_run("a", real, test, protocol, torch.device("cpu"), jobs=1)
+    parallel, models = evaluate_run("a", real, test, protocol, torch.device("cpu"), jobs=2)
+    for key in ("test_predictions_per_seed", "confusion_matrix_per_seed", "train_recall_per_seed", "iterations_per_seed"):
+        for a, b in zip(sequential[key], parallel[key]):
+            np.testing.assert_array_equal(a, b)
+    assert sequential["balanced_accuracy_final_epoch"] == parallel["balanced_accuracy_final_epoch"]
+    assert [m.seed for m in models] == [0, 1]
+    with pytest.raises(ValueError, match="jobs must be >= 1"):
+        evaluate_run("a", real, test, protocol, torch.device("cpu"), jobs=0)

@@ -71,3 +71,19 @@ def test_quick_protocol_is_small_and_flags_override_it():
     assert q == HarProtocol.quick()
     assert q.epochs <= 2 and q.seeds == 2 and q.clip_len < 100
     assert protocol_from_args(_parse(["--epochs", "3"]), quick=True).epochs == 3
+
+
+def test_min_iterations_raises_epochs_to_whole_epochs_reaching_it():
+    p = HarProtocol(epochs=25, batch_size=64, min_iterations=200)
+    # 30 clips: 1 batch per epoch -> 200 epochs; 502 clips: 8 per epoch x 25 = 200 already
+    assert p.schedule(30) == (200, 200)
+    assert p.schedule(502) == (25, 200)
+    # 1,179 clips: 19 per epoch x 25 = 475 > 200, epochs unchanged
+    assert p.schedule(1179) == (25, 475)
+    # 3 batches per epoch: 200 / 3 -> 67 whole epochs = 201 iterations
+    assert p.schedule(150) == (67, 201)
+    assert p.schedule(150, max_batches=2) == (100, 200)
+    assert HarProtocol(epochs=25, batch_size=64).schedule(30) == (25, 25)
+    with pytest.raises(ValueError, match="HarProtocol.min_iterations"):
+        HarProtocol(min_iterations=-1)
+    assert protocol_from_args(_parse(["--min_iterations", "300"])).min_iterations == 300

@@ -40,3 +40,29 @@ def test_confusion_matrix_and_per_class_accuracy():
     acc = per_class_accuracy(c)
     np.testing.assert_allclose(acc[:3], [200 / 3, 100.0, 0.0])
     assert np.isnan(acc[3])
+
+
+def test_balanced_accuracy_is_mean_recall_and_exposes_the_majority_plateau():
+    from mdm_kinemic.har.stats import balanced_accuracy
+
+    # the Bandai test set 99/212/161; never predicting class 0 (all sent to class 1), the
+    # rest right: top-1 (212 + 161) / 472 = 79.03 %, balanced (0 + 100 + 100) / 3
+    labels = np.repeat([0, 1, 2], [99, 212, 161])
+    predictions = np.where(labels == 0, 1, labels)
+    conf = confusion_matrix(labels, predictions, 3)
+    assert 100 * np.mean(labels == predictions) == pytest.approx(79.025, abs=1e-3)
+    assert balanced_accuracy(conf) == pytest.approx(200 / 3)
+    # classes without test clips do not count: recalls 50 and 100 -> 75
+    assert balanced_accuracy(np.array([[1, 1, 0], [0, 0, 0], [0, 0, 3]])) == pytest.approx(75.0)
+    with pytest.raises(ValueError, match="at least one"):
+        balanced_accuracy(np.zeros((2, 2)))
+
+
+def test_convergence_flags_a_class_predicted_for_under_five_percent_of_its_training_clips():
+    from mdm_kinemic.har.stats import is_converged
+
+    # class 0: 1 of 20 training clips predicted right = 5 % -> just converged; 0 of 20 -> not
+    assert is_converged(np.array([[1, 19], [0, 10]]))
+    assert not is_converged(np.array([[0, 20], [0, 10]]))
+    # a class without training clips is not judged
+    assert is_converged(np.array([[0, 0], [0, 10]]))

@@ -66,3 +66,10 @@ def test_embedding_rejects_a_different_skeleton(make_clips):
     ntu = SkeletonClips([np.zeros((10, 25, 3), np.float32)], np.array([0]), ("stand",), ["n"], "data/ntu")
     with pytest.raises(ValueError, match="25 joints.*22"):
         trained.embed(ntu)
+
+
+def test_a_run_records_its_epochs_and_iterations(make_clips):
+    train = make_clips(2, 10, seed=0)  # 6 clips, batch 4: 2 iterations per epoch
+    protocol = HarProtocol(epochs=1, batch_size=4, clip_len=10, base_channels=8, min_iterations=5)
+    trained = train_stgcn(train, protocol, seed=0)
+    assert (trained.epochs, trained.iterations) == (3, 6)

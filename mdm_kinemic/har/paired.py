@@ -1,0 +1,123 @@
+"""Paired comparison of two methods tested on the same clips with the same recogniser seeds.
+
+Every method of the benchmark trains its recogniser with the same seeds and is tested on the same
+clips, so the per-seed difference of balanced accuracy (mean per-class recall, in points) is a
+paired statistic: the seed's initialisation and sampling noise, shared by both methods, largely
+cancels. Its 95 % confidence interval comes from a bootstrap over both sources of variation:
+each replicate resamples the seeds with replacement and, within each class, the test clips with
+replacement (stratified, so that every class keeps its test count and balanced accuracy stays
+defined), then averages the per-seed differences on the resampled clips. A difference is
+*resolved* when its interval excludes 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: bootstrap replicates and seed of the benchmark's intervals
+DEFAULT_RESAMPLES = 2000
+DEFAULT_SEED = 0
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """Balanced accuracy of method A minus method B, in points (percent).
+
+    Attributes:
+        per_seed: the difference of each seed, in seed order.
+        mean: mean of ``per_seed`` (the point estimate).
+        ci95: (low, high) percentile bootstrap interval (2.5 %, 97.5 %).
+        resamples: bootstrap replicates.
+    """
+
+    per_seed: tuple[float, ...]
+    mean: float
+    ci95: tuple[float, float]
+    resamples: int
+
+    @property
+    def resolved(self) -> bool:
+        """True when the interval excludes 0."""
+        return self.ci95[0] > 0 or self.ci95[1] < 0
+
+    def to_dict(self) -> dict:
+        return {"mean": self.mean, "ci95": list(self.ci95), "per_seed": list(self.per_seed),
+                "resolved": self.resolved, "resamples": self.resamples}
+
+
+def _class_members(labels: np.ndarray) -> list[np.ndarray]:
+    return [np.flatnonzero(labels == c) for c in np.unique(labels)]
+
+
+def _balanced_difference(correct_diff: np.ndarray, members: list[np.ndarray]) -> np.ndarray:
+    """Mean over classes of the mean of ``correct_diff`` [..., N] over each class's clips, in points."""
+    return 100.0 * np.mean([correct_diff[..., idx].mean(axis=-1) for idx in members], axis=0)
+
+
+def paired_difference(
+    labels: np.ndarray,
+    predictions_a: np.ndarray,
+    predictions_b: np.ndarray,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
+) -> PairedDifference:
+    """Balanced-accuracy difference A - B per seed, its mean and a bootstrap 95 % interval (module doc).
+
+    Args:
+        labels: true classes of the N test clips, int [N].
+        predictions_a: method A's predicted classes, int [S, N] (S seeds, in the same seed order as B).
+        predictions_b: method B's, int [S, N].
+        resamples: bootstrap replicates.
+        seed: seed of the bootstrap's numpy generator (the same seed gives the same interval).
+
+    Returns:
+        PairedDifference in points.
+
+    Raises:
+        ValueError: shapes that do not match, no clips or seeds, resamples < 1.
+    """
+    labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+    a, b = np.atleast_2d(np.asarray(predictions_a)), np.atleast_2d(np.asarray(predictions_b))
+    if a.shape != b.shape or a.ndim != 2 or a.shape[1] != labels.size:
+        raise ValueError(
+            f"paired predictions must both be [seeds, {labels.size} clips]; got {a.shape} and {b.shape}: "
+            "compare runs trained with the same seeds and tested on the same clips"
+        )
+    if labels.size == 0 or a.shape[0] == 0:
+        raise ValueError("paired difference needs at least one seed and one test clip")
+    if resamples < 1:
+        raise ValueError(f"resamples must be >= 1, got {resamples}")
+    diff = (a == labels).astype(np.float64) - (b == labels).astype(np.float64)
+    members = _class_members(labels)
+    per_seed = _balanced_difference(diff, members)
+    rng = np.random.default_rng(seed)
+    # stratified clip resampling: replicate r draws, per class, its own count of that class's clips
+    drawn = [idx[rng.integers(0, idx.size, (resamples, idx.size))] for idx in members]
+    by_class = [diff[:, d].mean(axis=-1) for d in drawn]  # each [S, R]
+    replicate_seed_diff = 100.0 * np.mean(by_class, axis=0)  # [S, R]
+    seeds = rng.integers(0, a.shape[0], (resamples, a.shape[0]))
+    replicates = replicate_seed_diff[seeds, np.arange(resamples)[:, None]].mean(axis=1)
+    low, high = np.percentile(replicates, [2.5, 97.5])
+    return PairedDifference(tuple(float(v) for v in per_seed), float(per_seed.mean()), (float(low), float(high)), resamples)
+
+
+def paired_runs(run_a: dict, run_b: dict, resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED) -> PairedDifference:
+    """paired_difference of two runs of ``har_results.json`` (mdm_kinemic.har.evaluate).
+
+    Raises:
+        ValueError: runs without per-seed predictions (results written before they were
+            recorded), or with other seeds, test clips or classes.
+    """
+    for run in (run_a, run_b):
+        if "test_predictions_per_seed" not in run:
+            raise ValueError(
+                f"run trained on {run.get('train_source', '?')} has no per-seed test predictions: "
+                "re-run python -m mdm_kinemic.har.evaluate to record them"
+            )
+    for key in ("seeds", "test_ids", "classes"):
+        if list(run_a.get(key, [])) != list(run_b.get(key, [])):
+            raise ValueError(f"paired runs differ in {key}: train every method with the same seeds and test clips")
+    return paired_difference(run_a["test_labels"], run_a["test_predictions_per_seed"], run_b["test_predictions_per_seed"],
+                             resamples, seed)

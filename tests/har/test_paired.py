@@ -1,0 +1,63 @@
+"""Paired bootstrap of balanced-accuracy differences against hand-computed cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mdm_kinemic.har.paired import paired_difference, paired_runs
+
+LABELS = np.array([0, 0, 0, 1, 1, 2, 2, 2, 2])
+
+
+def test_identical_predictions_differ_by_zero_with_a_zero_interval():
+    rng = np.random.default_rng(0)
+    preds = rng.integers(0, 3, (4, LABELS.size))
+    d = paired_difference(LABELS, preds, preds.copy(), resamples=200)
+    assert d.mean == 0.0 and d.ci95 == (0.0, 0.0) and d.per_seed == (0.0,) * 4 and not d.resolved
+
+
+def test_right_on_every_clip_the_other_gets_wrong():
+    right = np.tile(LABELS, (3, 1))
+    wrong = (right + 1) % 3
+    d = paired_difference(LABELS, right, wrong, resamples=200)
+    assert d.mean == 100.0 and d.ci95 == (100.0, 100.0) and d.resolved
+    reverse = paired_difference(LABELS, wrong, right, resamples=200)
+    assert reverse.mean == -100.0 and reverse.resolved
+
+
+def test_a_known_difference_per_seed():
+    # seed 0: B misses one of class 0's 3 clips -> recalls (66.7, 100, 100) vs A's (100, 100, 100):
+    # difference (33.3 + 0 + 0) / 3 = 11.11; seed 1: B misses one of class 1's 2 clips: 50 / 3 = 16.67
+    a = np.tile(LABELS, (2, 1))
+    b = a.copy()
+    b[0, 0] = 1
+    b[1, 3] = 0
+    d = paired_difference(LABELS, a, b, resamples=500)
+    assert d.per_seed == pytest.approx((100 / 9, 50 / 3))
+    assert d.mean == pytest.approx((100 / 9 + 50 / 3) / 2)
+    # A is never worse on any resample, and a resample may miss B's error entirely
+    assert d.ci95[0] == pytest.approx(0.0) and d.ci95[0] <= d.mean <= d.ci95[1] <= 100 / 3 + 1e-9
+    assert not d.resolved
+
+
+def test_the_bootstrap_is_reproducible_by_seed():
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 3, 60)
+    a, b = rng.integers(0, 3, (5, 60)), rng.integers(0, 3, (5, 60))
+    first, again = paired_difference(labels, a, b, seed=7), paired_difference(labels, a, b, seed=7)
+    assert first == again
+    assert paired_difference(labels, a, b, seed=8).ci95 != first.ci95
+    assert first.ci95[0] < first.mean < first.ci95[1]
+
+
+def test_mismatched_inputs_are_rejected():
+    with pytest.raises(ValueError, match="same seeds"):
+        paired_difference(LABELS, np.zeros((2, 9)), np.zeros((3, 9)))
+    run = {"seeds": [0, 1], "test_ids": ["a", "b"], "classes": ["x", "y"], "test_labels": [0, 1],
+           "test_predictions_per_seed": [[0, 1], [0, 0]]}
+    assert paired_runs(run, {**run, "test_predictions_per_seed": [[0, 0], [0, 0]]}).per_seed == (50.0, 0.0)
+    with pytest.raises(ValueError, match="differ in seeds"):
+        paired_runs(run, {**run, "seeds": [0, 2]})
+    with pytest.raises(ValueError, match="no per-seed test predictions"):
+        paired_runs(run, {"seeds": [0, 1]})
