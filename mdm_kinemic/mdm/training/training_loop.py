@@ -650,7 +650,7 @@ def run_fewshot_training(config: FewShotRunConfig) -> Path:
         RunDirError, ValueError, FileNotFoundError: bad input, each with the file and the fix
             (see docs/train.md); upstream and checkpoint errors from mdm/.
     """
-    from mdm_kinemic.data.humanml3d import HumanML3D
+    from mdm_kinemic.data.humanml3d import MOTION_DIR, HumanML3D
     from mdm_kinemic.mdm.checkpoints.kinemic_checkpoint import start_from_base
     from mdm_kinemic.training.fewshot_targets import target_text
 
@@ -680,6 +680,7 @@ def run_fewshot_training(config: FewShotRunConfig) -> Path:
         targets.motions, targets.labels, text, targets.ids, pools, source.motion,
         Normaliser(norm.mean, norm.std), config.data.max_frames,
         pad_to=config.data.max_frames if config.data.pad_to_max_frames else None, seed=config.optim.seed,
+        source_file=lambda clip_id: str(source.root / MOTION_DIR / f"{clip_id}.npy"),
     )
     model_settings = KineMICModelSettings(
         num_actions=len(targets.class_names), class_names=tuple(targets.class_names),
