@@ -27,6 +27,7 @@ TEST_CLIPS_FILE = "test_clips.json"
 SCORES_FILE = "test_scores.npy"
 RECOGNISER_STEM = "recogniser"
 LOG_FILE = "train_log.jsonl"
+EVENTS_GLOB = "events.out.tfevents.*"
 
 
 def seed_folder(run_folder: str | Path, seed: int) -> Path:
@@ -38,7 +39,8 @@ class EpochLog:
     """Writes one seed's per-epoch records as JSON lines and TensorBoard scalars while it trains.
 
     Call it with each record of ``TrainedSTGCN.epoch_log`` (``train_stgcn``'s ``on_epoch``); it
-    starts the log afresh (a rerun into the same folder replaces it) and flushes every epoch, so
+    starts the log afresh (a rerun into the same folder replaces the JSON lines and the event
+    files, which TensorBoard would otherwise show as a second curve) and flushes every epoch, so
     that a long run can be watched. TensorBoard tags: ``train/loss``, ``train/lr``, and
     ``test/top1`` when tracked, with the epoch as step.
     """
@@ -48,6 +50,8 @@ class EpochLog:
 
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
+        for stale in self.folder.glob(EVENTS_GLOB):
+            stale.unlink()
         self._lines = open(self.folder / LOG_FILE, "w", encoding="utf-8")
         self._writer = SummaryWriter(log_dir=str(self.folder))
 

@@ -91,7 +91,8 @@ def pyskl_annotations(
         "parents": list(layout.parents),
         "edges": [list(bone) for bone in layout.bones],
         "center": layout.center,
-        "units": "metres, as stored in the sources (HumanML3D layout: Y up, 20 fps)",
+        "units": "metres, as stored in the sources: HumanML3D-layout folders Y up at 20 fps, PYSKL's NTU files "
+        "Kinect camera space at 30 fps",
         "class_names": list(class_names),
         "splits": {
             name: {"sources": [c.source for c in group], "clips": len(split_ids[name])}

@@ -60,9 +60,11 @@ def test_tensorboard_events_hold_the_logged_loss_and_lr(make_clips, tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     real, test = make_clips(2, 12, seed=0, source="real"), make_clips(1, 12, seed=2, source="test")
-    evaluate_run("real_only", real, test, HarProtocol(seeds=1, epochs=2, batch_size=4, clip_len=10, base_channels=8),
-                 torch.device("cpu"), tmp_path)
+    for _ in range(2):  # a rerun into the same folder replaces the log, not adds a second curve
+        evaluate_run("real_only", real, test, HarProtocol(seeds=1, epochs=2, batch_size=4, clip_len=10, base_channels=8),
+                     torch.device("cpu"), tmp_path)
     folder = tmp_path / "real_only" / "seed0"
+    assert len(list(folder.glob("events.out.tfevents.*"))) == 1 and len(_lines(folder / "train_log.jsonl")) == 2
     events = EventAccumulator(str(folder))
     events.Reload()
     log = _lines(folder / "train_log.jsonl")
