@@ -72,6 +72,12 @@ def test_cli_quick_smoke_run(make_clips, write_folder, tmp_path):
     assert results["runs"]["real_plus_synthetic"]["train_clips"] == 15
     assert len(results["runs"]["real_only"]["top1_final_epoch"]["values"]) == 2
     assert (out / "confusion_real_plus_synthetic.png").is_file()
+    for run in ("real_only", "real_plus_synthetic"):  # every run leaves its recognisers, scores and logs
+        for seed in (0, 1):
+            for name in ("recogniser.safetensors", "recogniser.json", "test_scores.npy", "train_log.jsonl"):
+                assert (out / run / f"seed{seed}" / name).is_file(), (run, seed, name)
+    assert np.load(out / "real_plus_synthetic" / "seed1" / "test_scores.npy").shape == (6, 3)
+    assert "real_plus_synthetic seed 1" in done.stderr
     assert results["generative_metrics"]["sets"]["train_synthetic"]["action2motion"]["definition"] == "action2motion"
 
 
