@@ -544,7 +544,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
     if args.recogniser_ckpt is not None and args.recogniser_train is not None:
         parser.error("--recogniser_ckpt and --recogniser_train exclude each other: pass one")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    protocol = protocol_from_args(args, quick=args.quick)
+    try:
+        protocol = protocol_from_args(args, quick=args.quick)
+    except ValueError as err:
+        parser.error(str(err))
     device = "cpu" if args.quick and args.device == "auto" else args.device
     sets = {}
     try:
@@ -559,7 +562,18 @@ def main(argv: Sequence[str] | None = None) -> dict:
             recogniser = load_recogniser(args.recogniser_ckpt, resolve_device(device))
         except (FileNotFoundError, ValueError) as err:
             parser.error(str(err))
-    results = run_har_evaluation(
+    try:
+        results = _evaluate(args, sets, protocol, device, recogniser)
+    except ValueError as err:  # the sets' classes or sizes, checked before any training
+        print(f"har.evaluate: error: {err}", file=sys.stderr)
+        raise SystemExit(2) from err
+    print(format_summary(results))
+    print(f"\nwrote {Path(args.out) / RESULTS_FILE} and, per run and seed, recognisers, test scores and logs under {args.out}")
+    return results
+
+
+def _evaluate(args: argparse.Namespace, sets: dict, protocol: HarProtocol, device: str, recogniser) -> dict:
+    return run_har_evaluation(
         sets["train_real"],
         sets["test"],
         protocol,
@@ -574,9 +588,6 @@ def main(argv: Sequence[str] | None = None) -> dict:
         progress=args.progress,
         deterministic=args.deterministic,
     )
-    print(format_summary(results))
-    print(f"\nwrote {Path(args.out) / RESULTS_FILE} and, per run and seed, recognisers, test scores and logs under {args.out}")
-    return results
 
 
 if __name__ == "__main__":
