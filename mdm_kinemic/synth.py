@@ -22,6 +22,14 @@ its three files exist; running the same command again keeps finished motions and
 rest with their recorded seeds, which give the same motions (mdm/sampling/sampler.py: one generator per
 motion). A folder holding another run's manifest is refused.
 
+Under ``torchrun --nproc_per_node N -m mdm_kinemic.synth ...`` the ranks share one plan: its
+batches (one length each, formed over the whole plan with one batch size) are dealt to the ranks by
+cost (distributed.py), each rank draws and writes its batches' motions on its own device
+(cuda:LOCAL_RANK for --device auto), and rank 0 writes the manifest first and the labels, lists
+and grid after a barrier. A motion's batch depends on the plan and the batch size, never on N, so
+N ranks write the same motions as one process (bit for bit on CPU with the same --batch_size or
+on CPU's automatic one; docs/performance.md).
+
 A plain text-to-motion MDM checkpoint (no "kinemic" section in its args.json) is sampled the
 same way from the prompt of each class of ``--target_data`` (``--prompt_template``), with
 guidance over the text alone: the paper's zero-shot row (mdm/sampling/prompt_model.py).
@@ -44,6 +52,7 @@ import numpy as np
 
 from mdm_kinemic.core.mining import DEFAULT_PROMPT_TEMPLATE
 from mdm_kinemic.data.fewshot_clips import FewShotClipsError, fewshot_lengths
+from mdm_kinemic.distributed import Ranks, rank_device, shard_by_cost
 from mdm_kinemic.flags import add_dataclass_options, dataclass_from_args
 
 __all__ = ["SynthError", "SynthSettings", "main", "plan_motions", "synthesize"]
@@ -182,6 +191,33 @@ def _check_out(out: Path, run: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+def _prepare_out(out: Path, run: dict[str, Any], ranks: Ranks, make_plan) -> tuple[list[dict[str, Any]], set[str]]:
+    """(plan, ids of its unfinished motions), decided by rank 0 and shared with every rank.
+
+    Rank 0 checks ``out`` (_check_out), takes the plan of an unfinished same run or ``make_plan()``,
+    and writes the manifest before any motion is drawn.
+
+    Raises:
+        SynthError: on every rank, when rank 0 refuses ``out``.
+    """
+    from mdm_kinemic.atomic import atomic_write_text
+
+    decision: tuple[str, Any] | None = None
+    if ranks.is_main:
+        try:
+            previous = _check_out(out, run)
+            plan = previous["samples"] if previous is not None else make_plan()
+            out.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(out / MANIFEST, _manifest_text({"format": MANIFEST_FORMAT, "run": run, "samples": plan}))
+            decision = ("plan", (plan, {m["id"] for m in plan if not _is_done(out, m["id"])}))
+        except SynthError as err:
+            decision = ("error", str(err))
+    decision = ranks.broadcast(decision)
+    if decision[0] == "error":
+        raise SynthError(decision[1])
+    return decision[1]
+
+
 def _manifest_text(manifest: dict[str, Any]) -> str:
     """The manifest as JSON: the run indented, one motion per line."""
     samples = ",\n  ".join(json.dumps(m) for m in manifest["samples"])
@@ -197,13 +233,16 @@ def _device(name: str):
     return torch.device(name)
 
 
-def synthesize(settings: SynthSettings, sampling: Any, upstream: Any) -> Path:
+def synthesize(settings: SynthSettings, sampling: Any, upstream: Any, ranks: Ranks | None = None) -> Path:
     """Run (or resume) a synthesis; see the module docstring.
 
     Args:
         settings: SynthSettings.
         sampling: mdm/sampling/sampler.py SamplerSettings (guidance, respacing, sampler, batch size).
         upstream: mdm/upstream/options.py UpstreamSettings (mdm_root, clip_weights).
+        ranks: this process's place under torchrun (distributed.py; default: a single process). Each
+            rank draws its share of the plan's batches; rank 0 writes the manifest, statistics,
+            labels, lists and grid.
 
     Returns:
         The manifest path.
@@ -242,6 +281,7 @@ def synthesize(settings: SynthSettings, sampling: Any, upstream: Any) -> Path:
     )
     from mdm_kinemic.mdm.upstream.locate import import_upstream
 
+    ranks = ranks or Ranks()
     out = Path(os.path.abspath(os.path.expanduser(settings.out)))
     kinemic = is_kinemic_checkpoint(settings.model_path)
     info = read_student_info(settings.model_path) if kinemic else _prompt_info(settings)
@@ -290,19 +330,15 @@ def synthesize(settings: SynthSettings, sampling: Any, upstream: Any) -> Path:
         "timestep_respacing": sampling.timestep_respacing,
         "sampler": sampling.sampler,
     }
-    previous = _check_out(out, run)
-    plan = previous["samples"] if previous is not None else plan_motions(classes, settings.per_class, lengths, settings.seed)
-    manifest = {"format": MANIFEST_FORMAT, "run": run, "samples": plan}
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / MANIFEST, _manifest_text(manifest))
-
-    todo = [m for m in plan if not _is_done(out, m["id"])]
-    logger.info("%s: %d of %d motions to draw (%d kept)", out, len(todo), len(plan), len(plan) - len(todo))
+    plan, todo_ids = _prepare_out(out, run, ranks, lambda: plan_motions(classes, settings.per_class, lengths,
+                                                                        settings.seed))
+    logger.info("%s: %d of %d motions to draw (%d kept)", out, len(todo_ids), len(plan), len(plan) - len(todo_ids))
     root = import_upstream(upstream.mdm_root, clip_weights=upstream.clip_weights)
     mean, std, stats_from = find_norm_stats(info, settings.norm_stats, mdm_root=root)
-    write_mean_std(out, mean, std)
-    if todo:
-        device = _device(settings.device)
+    if ranks.is_main:
+        write_mean_std(out, mean, std)
+    if todo_ids:
+        device = _device(rank_device(settings.device, ranks))
         if kinemic:
             loaded = load_student(info.model_path, mdm_root=root, clip_weights=upstream.clip_weights, device=device,
                                   merge_lora=settings.merge_lora)
@@ -312,29 +348,41 @@ def synthesize(settings: SynthSettings, sampling: Any, upstream: Any) -> Path:
         sampler = GuidedSampler(guided, respaced_diffusion(loaded.args, sampling.timestep_respacing),
                                 sampling.sampler, device)
         prompt_features = loaded.model.prompt_features()
-        text_embed = prompt_features[torch.tensor([m["class"] for m in todo], device=prompt_features.device)]
-        action = torch.tensor([m["class"] for m in todo], dtype=torch.long)
-        batch_size = sampling.batch_size or auto_batch_size(
-            lambda n: _probe(guided, sampler, text_embed[:1], action[:1], max(m["length"] for m in todo), n),
-            max(len(b) for b in plan_batches([m["length"] for m in todo], len(todo))), device)
-        logger.info("sampling %d motions, %d steps each, batches of up to %d on %s", len(todo), sampler.num_steps,
-                    batch_size, device)
+        lengths_of_plan = [m["length"] for m in plan]
+        # the batches are formed over the whole plan, never over what is left or over the ranks, so a
+        # motion is drawn in the same batch by any number of ranks and after any resume
+        batch_size = sampling.batch_size or min(ranks.all_gather(auto_batch_size(
+            lambda n: _probe(guided, sampler, prompt_features[:1], torch.zeros(1, dtype=torch.long),
+                             max(lengths_of_plan), n),
+            max(len(b) for b in plan_batches(lengths_of_plan, len(plan))), device)))
+        units = [b for b in plan_batches(lengths_of_plan, batch_size) if any(plan[i]["id"] in todo_ids for i in b)]
+        mine = [units[u] for u in shard_by_cost([len(b) * plan[b[0]]["length"] for b in units],
+                                                ranks.world_size)[ranks.rank]]
+        logger.info("sampling %d batches (%d motions) of %d on rank %d of %d, %d steps each, batches of up to %d "
+                    "on %s", len(mine), sum(map(len, mine)), len(units), ranks.rank, ranks.world_size,
+                    sampler.num_steps, batch_size, device)
         lines = {c: format_text_line(info.class_prompts[c], tokens=tokenize_caption(info.class_prompts[c]))
-                 for c in {m["class"] for m in todo}}
+                 for c in {m["class"] for m in plan}}
         mean_t, std_t = torch.from_numpy(mean), torch.from_numpy(std)
-        bar = _progress(len(todo), settings.progress)
+        bar = _progress(sum(map(len, mine)), settings.progress and ranks.is_main)
         try:
-            for indices, motions in sampler.batches(text_embed, action, [m["length"] for m in todo],
-                                                    [m["seed"] for m in todo], batch_size):
+            for indices in mine:
+                batch = [plan[i] for i in indices]
+                classes_t = torch.tensor([m["class"] for m in batch], dtype=torch.long)
+                motions = sampler.sample(prompt_features[classes_t.to(prompt_features.device)], classes_t,
+                                         batch[0]["length"], [m["seed"] for m in batch])
                 features = motions.detach().cpu().float()[:, :, 0, :].permute(0, 2, 1) * std_t + mean_t
                 joints = recover_from_ric(features)
-                for k, i in enumerate(indices):
-                    motion = todo[i]
-                    write_clip(out, motion["id"], features[k].numpy(), joints[k].numpy())
-                    atomic_write_text(out / "texts" / f"{motion['id']}.txt", lines[motion["class"]] + "\n")
+                for k, motion in enumerate(batch):
+                    if motion["id"] in todo_ids:  # finished motions of a redrawn batch keep their files
+                        write_clip(out, motion["id"], features[k].numpy(), joints[k].numpy())
+                        atomic_write_text(out / "texts" / f"{motion['id']}.txt", lines[motion["class"]] + "\n")
                 bar.update(len(indices))
         finally:
             bar.close()
+    ranks.barrier()
+    if not ranks.is_main:
+        return out / MANIFEST
     ids = [m["id"] for m in plan]
     write_labels(out, ids, [classes.index(m["class"]) for m in plan], [info.class_names[c] for c in classes])
     write_split(out, "train", ids)
@@ -424,10 +472,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as err:
         parser.error(str(err))
     try:
-        synthesize(settings, sampling, upstream)
+        ranks = Ranks.from_env()
+    except ValueError as err:
+        parser.error(str(err))
+    try:
+        synthesize(settings, sampling, upstream, ranks)
     except (SynthError, FewShotClipsError, SamplingInputError) as err:
-        print(f"error: {err}", file=sys.stderr)
+        if ranks.is_main:  # every rank refuses the same request; one message is enough
+            print(f"error: {err}", file=sys.stderr)
         return 2
+    finally:
+        ranks.close()
     return 0
 
 

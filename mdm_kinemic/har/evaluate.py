@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from mdm_kinemic.distributed import Ranks, rank_device
 from mdm_kinemic.har.artefacts import (
     RECOGNISER_STEM,
     EpochLog,
@@ -159,11 +160,40 @@ def _run_seeds(
     run_folder: Path | None,
     bar: tqdm,
     deterministic: bool,
+    ranks: Ranks,
 ) -> list[tuple[dict, TrainedSTGCN]]:
     """train_and_test_seed for every seed, in seed order; ``jobs`` > 1 runs them in one-thread processes.
 
-    ``bar`` counts epochs: one by one in a sequential run, a seed's worth when a parallel seed ends.
+    Under torchrun each rank trains every world_size-th seed and every rank gets all of them back
+    (models on ``device``). ``bar`` counts epochs: one by one in a sequential run, a seed's worth
+    when a parallel seed ends.
     """
+    seeds = protocol.seed_list[ranks.rank :: ranks.world_size]
+    results = _run_own_seeds(name, train, test, protocol, seeds, device, jobs, run_folder, bar, deterministic)
+    if ranks.world_size == 1:
+        return results
+    for _, trained in results:
+        trained.model.cpu()  # CUDA tensors do not travel between ranks through pickles
+    by_seed = {record["seed"]: (record, trained) for part in ranks.all_gather(results) for record, trained in part}
+    results = [by_seed[seed] for seed in protocol.seed_list]
+    for _, trained in results:
+        trained.model.to(device)
+    return results
+
+
+def _run_own_seeds(
+    name: str,
+    train: SkeletonClips,
+    test: SkeletonClips,
+    protocol: HarProtocol,
+    seeds: Sequence[int],
+    device: torch.device,
+    jobs: int,
+    run_folder: Path | None,
+    bar: tqdm,
+    deterministic: bool,
+) -> list[tuple[dict, TrainedSTGCN]]:
+    """train_and_test_seed for ``seeds`` in this process (``jobs`` == 1) or in a pool of one-thread processes."""
     def log_folder(seed: int) -> Path | None:
         return None if run_folder is None else seed_folder(run_folder, seed)
 
@@ -173,7 +203,7 @@ def _run_seeds(
             bar.update(1)
 
         results = []
-        for seed in protocol.seed_list:
+        for seed in seeds:
             bar.set_description(f"{name} seed {seed}")
             results.append(train_and_test_seed(train, test, protocol, seed, device, log_folder(seed), advance))
         return results
@@ -182,7 +212,7 @@ def _run_seeds(
         max_workers=jobs, mp_context=context, initializer=_init_worker, initargs=(deterministic,)
     ) as pool:
         futures = [
-            pool.submit(_seed_in_worker, train, test, protocol, seed, device, log_folder(seed)) for seed in protocol.seed_list
+            pool.submit(_seed_in_worker, train, test, protocol, seed, device, log_folder(seed)) for seed in seeds
         ]
         for done in as_completed(futures):
             bar.update(done.result()[1].epochs)
@@ -201,8 +231,8 @@ def _seed_in_worker(
     return record, trained
 
 
-def _save_seed(folder: Path, name: str, trained: TrainedSTGCN, record: dict, train: SkeletonClips, test: SkeletonClips) -> str:
-    """The seed's recogniser (har/evaluator.py format) and test scores; returns the recogniser's stem."""
+def _save_seed(folder: Path, name: str, trained: TrainedSTGCN, record: dict, train: SkeletonClips, test: SkeletonClips) -> None:
+    """The seed's recogniser (har/evaluator.py format, FOLDER/RECOGNISER_STEM) and test scores."""
     stem = folder / RECOGNISER_STEM
     save_recogniser(
         trained,
@@ -219,7 +249,6 @@ def _save_seed(folder: Path, name: str, trained: TrainedSTGCN, record: dict, tra
         },
     )
     write_scores(folder, record["scores"])
-    return str(stem)
 
 
 def evaluate_run(
@@ -232,6 +261,7 @@ def evaluate_run(
     jobs: int = 1,
     progress: bool = False,
     deterministic: bool = False,
+    ranks: Ranks | None = None,
 ) -> tuple[dict, list[TrainedSTGCN]]:
     """Train and test one recogniser per seed on ``train``; summarise over seeds.
 
@@ -248,6 +278,8 @@ def evaluate_run(
         progress: a tqdm bar over seeds and epochs on stderr.
         deterministic: worker processes use deterministic algorithms (``jobs`` > 1; the calling
             process is the caller's to set, see run_har_evaluation).
+        ranks: under torchrun (distributed.py), the seeds are spread over the ranks, every rank
+            returns the same results and only rank 0 writes artefacts (default: one process).
 
     Returns:
         (results dict, trained recognisers in seed order). The dict holds the final-epoch top-1
@@ -264,18 +296,21 @@ def evaluate_run(
     """
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1, got {jobs}")
+    ranks = ranks or Ranks()
     classes = training_classes([train], test)
     train, test = train.relabel(classes), test.relabel(classes)
     run_folder = None if out_dir is None else out_dir / name
     epochs = protocol.schedule(len(train))[0]
-    with tqdm(total=epochs * protocol.seeds, desc=name, unit="epoch", disable=not progress, file=sys.stderr) as bar:
-        outcomes = _run_seeds(name, train, test, protocol, device, jobs, run_folder, bar, deterministic)
-    records, trained_models, stems = [], [], []
+    own_seeds = len(protocol.seed_list[ranks.rank :: ranks.world_size])
+    with tqdm(total=epochs * own_seeds, desc=name, unit="epoch", disable=not progress, file=sys.stderr) as bar:
+        outcomes = _run_seeds(name, train, test, protocol, device, jobs, run_folder, bar, deterministic, ranks)
+    writes = ranks.is_main
+    records, trained_models = [], []
     for record, trained in outcomes:
         records.append(record)
         trained_models.append(trained)
-        if run_folder is not None:
-            stems.append(_save_seed(seed_folder(run_folder, record["seed"]), name, trained, record, train, test))
+        if run_folder is not None and writes:
+            _save_seed(seed_folder(run_folder, record["seed"]), name, trained, record, train, test)
         logger.info(
             "%s seed %d: final-epoch top-1 %.2f %%, balanced %.2f %%, %d iterations%s (%.1f s)", name, record["seed"],
             record["top1"], record["balanced"], record["iterations"], "" if record["converged"] else ", NOT CONVERGED",
@@ -312,10 +347,11 @@ def evaluate_run(
         "train_seconds_per_seed": [r["seconds"] for r in records],
     }
     if run_folder is not None:
-        write_test_clips(run_folder, test)
+        if writes:
+            write_test_clips(run_folder, test)
         result["artefacts"] = name
-        result["recognisers"] = [str(Path(stem).relative_to(out_dir)) for stem in stems]
-    if out_dir is not None:
+        result["recognisers"] = [str(seed_folder(Path(name), r["seed"]) / RECOGNISER_STEM) for r in records]
+    if out_dir is not None and writes:
         png = save_confusion_png(
             out_dir / f"confusion_{name}.png", confusion, classes, f"{name}: {len(protocol.seed_list)} seed(s), final epoch"
         )
@@ -370,6 +406,7 @@ def run_har_evaluation(
     recogniser_source: str = "",
     progress: bool = False,
     deterministic: bool = False,
+    ranks: Ranks | None = None,
 ) -> dict:
     """The full evaluation: real-only baseline, real + synthetic, generative metrics; writes JSON and PNGs.
 
@@ -391,9 +428,13 @@ def run_har_evaluation(
         progress: tqdm bars over seeds and epochs on stderr.
         deterministic: torch's deterministic algorithms and cuDNN settings during the runs
             (train.deterministic_algorithms), in the worker processes too; for CUDA runs.
+        ranks: under torchrun (distributed.py), each rank trains its share of the seeds on its
+            device (cuda:LOCAL_RANK for 'auto'); rank 0 gathers them, computes the generative
+            metrics and writes every file, the same as a one-process run's (default: one process).
 
     Returns:
-        the results dict written to ``out_dir/har_results.json``.
+        the results dict written to ``out_dir/har_results.json`` (on ranks other than 0: without
+        the generative metrics; they write nothing).
 
     Raises:
         ValueError: empty sets, test classes absent from a training set, mismatched joint
@@ -418,7 +459,8 @@ def run_har_evaluation(
             clips.check_min_frames(TEMPORAL_KERNEL)
     train_sets = [train_real] + ([train_synthetic] if train_synthetic is not None else [])
     training_classes(train_sets, test)
-    torch_device = resolve_device(device)
+    ranks = ranks or Ranks()
+    torch_device = resolve_device(rank_device(device, ranks))
     out_path = Path(out_dir) if out_dir is not None else None
     results: dict = {
         "protocol": protocol.to_dict(),
@@ -433,7 +475,7 @@ def run_har_evaluation(
         },
         "runs": {},
     }
-    options = {"jobs": jobs, "progress": progress, "deterministic": deterministic}
+    options = {"jobs": jobs, "progress": progress and ranks.is_main, "deterministic": deterministic, "ranks": ranks}
     with deterministic_algorithms(deterministic):
         real_result, real_models = evaluate_run(REAL_ONLY, train_real, test, protocol, torch_device, out_path, **options)
         results["runs"][REAL_ONLY] = real_result
@@ -444,7 +486,7 @@ def run_har_evaluation(
             results["runs"][REAL_PLUS_SYNTHETIC] = evaluate_run(
                 REAL_PLUS_SYNTHETIC, mixed, test, protocol, torch_device, out_path, **options
             )[0]
-        if gen_metrics != "none":
+        if gen_metrics != "none" and ranks.is_main:
             definitions = ["action2motion", "text2motion"] if gen_metrics == "both" else [gen_metrics]
             if recogniser is not None:
                 source = f"fixed evaluator {recogniser_source}, trained on its own real clips"
@@ -471,7 +513,7 @@ def run_har_evaluation(
                     confusion_matrix(test.relabel(recogniser.class_names).labels, recogniser.predict(test), len(recogniser.class_names))
                 ),
             }
-    if out_path is not None:
+    if out_path is not None and ranks.is_main:
         write_json(out_path / RESULTS_FILE, results)
     return results
 
@@ -549,6 +591,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
     except ValueError as err:
         parser.error(str(err))
     device = "cpu" if args.quick and args.device == "auto" else args.device
+    try:
+        ranks = Ranks.from_env()  # torchrun: the seeds are spread over its processes
+    except ValueError as err:
+        parser.error(str(err))
     sets = {}
     try:
         for flag in ("train_real", "test", "train_synthetic", "recogniser_train"):
@@ -559,20 +605,25 @@ def main(argv: Sequence[str] | None = None) -> dict:
     recogniser = None
     if args.recogniser_ckpt is not None:
         try:
-            recogniser = load_recogniser(args.recogniser_ckpt, resolve_device(device))
+            recogniser = load_recogniser(args.recogniser_ckpt, resolve_device(rank_device(device, ranks)))
         except (FileNotFoundError, ValueError) as err:
             parser.error(str(err))
     try:
-        results = _evaluate(args, sets, protocol, device, recogniser)
+        results = _evaluate(args, sets, protocol, device, recogniser, ranks)
     except ValueError as err:  # the sets' classes or sizes, checked before any training
-        print(f"har.evaluate: error: {err}", file=sys.stderr)
+        if ranks.is_main:  # every rank finds the same fault; one message is enough
+            print(f"har.evaluate: error: {err}", file=sys.stderr)
         raise SystemExit(2) from err
+    finally:
+        ranks.close()
+    if not ranks.is_main:
+        return results
     print(format_summary(results))
     print(f"\nwrote {Path(args.out) / RESULTS_FILE} and, per run and seed, recognisers, test scores and logs under {args.out}")
     return results
 
 
-def _evaluate(args: argparse.Namespace, sets: dict, protocol: HarProtocol, device: str, recogniser) -> dict:
+def _evaluate(args: argparse.Namespace, sets: dict, protocol: HarProtocol, device: str, recogniser, ranks: Ranks) -> dict:
     return run_har_evaluation(
         sets["train_real"],
         sets["test"],
@@ -587,6 +638,7 @@ def _evaluate(args: argparse.Namespace, sets: dict, protocol: HarProtocol, devic
         recogniser_source=args.recogniser_ckpt or "",
         progress=args.progress,
         deterministic=args.deterministic,
+        ranks=ranks,
     )
 
 
