@@ -65,3 +65,21 @@ def tiny_base_checkpoint():
         return make_random_checkpoint(RandomCheckpointSettings(out=str(folder), layers=2, latent_dim=64, seed=seed))
 
     return make
+
+
+def _torchrun(args: list[str], cwd: Path, env: dict | None = None, nproc: int = 2, timeout: int = 600):
+    """``torchrun --standalone --nproc_per_node NPROC ARGS`` (as ``python -m torch.distributed.run``),
+    with this checkout importable, CLIP weights random and one torch thread per rank."""
+    import subprocess
+    import sys
+
+    full_env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
+                "MDM_KINEMIC_CLIP_WEIGHTS": "random", "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", **(env or {})}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc), *args]
+    return subprocess.run(command, cwd=cwd, env=full_env, capture_output=True, text=True, check=False, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def torchrun():
+    """``torchrun(args, cwd, env=None, nproc=2)``: a CompletedProcess of the gloo ranks (see _torchrun)."""
+    return _torchrun
