@@ -2,7 +2,7 @@
 
     python -m mdm_kinemic.bench.bandai --bandai_root DIR --out DIR \\
         [--target_contents default|mirrored|CONTENT,CONTENT,... [...]] [--shots 10] [--seed 0] \\
-        [--until split|teacher|fewshot|synth|har|table] [--only STAGE ...] [--preset cpu|full|tiny] [--jobs N]
+        [--until split|teacher|fewshot|synth|har|table] [--only STAGE ...] [--preset cpu|full|tiny] [--jobs N] [--devices cuda:0,cuda:1,...]
 
 ``--bandai_root`` is the converted corpus (labels.txt + classes.txt, from
 ``python -m mdm_kinemic.data.convert --labels bandai``) or the raw BVH folder, converted once
@@ -10,7 +10,8 @@ into OUT/converted (bench/corpus.py). By default only the split is made (bench/s
 ``--until table`` every stage of bench/stages.py runs, each skipped when its outputs exist.
 Several target lists run one after the other, each a whole benchmark (its own source, teacher
 and students) in OUT/NAME; OUT/results/summary.json then holds each split and their mean. One
-list runs in OUT itself.
+list runs in OUT itself. ``--devices`` (one command per device at a time) or, on CPU, ``--jobs N``
+run a stage's independent commands at once (bench/stages.py).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mdm_kinemic.bench.corpus import resolve_corpus
+from mdm_kinemic.bench.pool import parse_devices
 from mdm_kinemic.bench.presets import (
     PRESETS,
     BenchPreset,
@@ -64,7 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nice", type=int, default=10, help="niceness of the stage commands (0: none)")
     p.add_argument("--keep_going", action="store_true", help="after a failed stage, run the others whose inputs exist")
     p.add_argument("--jobs", type=int, default=1,
-                   help="ST-GCN seeds trained at once, each a process of one torch thread (CPU: set to the cores)")
+                   help="ST-GCN seeds trained at once, each a process of one torch thread; on CPU (no --devices) "
+                   "also the independent commands of a stage, one thread each (CPU: set to the cores)")
+    p.add_argument("--devices", default=None,
+                   help="comma-separated devices, e.g. cuda:0,cuda:1: a stage's independent commands (few-shot "
+                   "variants, synthetic sets, HAR evaluations) run at once, one per device (default: the preset's "
+                   "device, one command at a time)")
     return p
 
 
@@ -78,6 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         preset = get_preset(args.preset, **given_values(BenchPreset, args))
         if args.jobs < 1:
             raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
+        devices = parse_devices(args.devices) if args.devices is not None else ()
         for split in splits:
             check_har_iterations(preset, args.shots * len(split.target_contents))
     except ValueError as err:
@@ -92,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             check_split(corpus, split)
         benches = [
             Bench(corpus, args.out if len(splits) == 1 else args.out / name, split, preset, nice=args.nice,
-                  keep_going=args.keep_going, jobs=args.jobs, name=name)
+                  keep_going=args.keep_going, jobs=args.jobs, name=name, devices=devices)
             for name, split in zip(names, splits)
         ]
         for bench in benches:

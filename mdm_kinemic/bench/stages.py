@@ -31,6 +31,12 @@ wall seconds in OUT/stage_seconds.json; a stage whose outputs exist is skipped, 
 driver again resumes where it stopped. A command that exits non-zero stops the driver with the
 log's path (``keep_going`` runs the other stages whose inputs exist and reports every failure
 at the end).
+
+By default the commands run one after the other. With ``devices`` (``--devices cuda:0,cuda:1``)
+the independent commands of a stage (the five few-shot variants, the synthetic sets, the HAR
+evaluations once the fixed evaluator exists) run at once, one per device, each given its device;
+on CPU, ``jobs`` > 1 runs them ``jobs`` at a time with one torch thread each, and har.evaluate's
+seeds share the jobs (bench/pool.py). No command's result depends on which of these runs it.
 """
 
 from __future__ import annotations
@@ -41,11 +47,14 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mdm_kinemic.bench.pool import CommandPool, Slot
 from mdm_kinemic.bench.presets import BenchPreset
 from mdm_kinemic.bench.split import (
     FEWSHOT_ID,
@@ -113,8 +122,11 @@ class Bench:
         python: interpreter for the stage commands.
         nice: niceness of the stage commands (0 = none).
         keep_going: after a failed stage, go on with those whose inputs exist.
-        jobs: ST-GCN seeds trained at once (har.evaluate --jobs), one torch thread each.
+        jobs: ST-GCN seeds trained at once (har.evaluate --jobs), one torch thread each; on CPU
+            (without ``devices``) also the independent stage commands run at once.
         name: the split's name in summary.json.
+        devices: run a stage's independent commands at once, one per device (e.g. cuda:0,
+            cuda:1), each on its device; empty: the preset's device, one command at a time.
     """
 
     corpus: Path
@@ -126,7 +138,9 @@ class Bench:
     keep_going: bool = False
     jobs: int = 1
     name: str = "split"
+    devices: tuple[str, ...] = ()
     failures: list[str] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     # ---- paths -------------------------------------------------------------------------
     @property
@@ -170,14 +184,14 @@ class Bench:
         return len(self.split.target_contents)
 
     # ---- running -----------------------------------------------------------------------
-    def _run(self, name: str, module: str, args: Sequence[str]) -> bool:
+    def _run(self, name: str, module: str, args: Sequence[str], env: dict[str, str] | None = None) -> bool:
         """Run ``python -m module args`` niced, logging to OUT/logs/NAME.log; False on failure."""
         logs = self.out / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         argv = [self.python, "-m", module, *map(str, args)]
         if self.nice:
             argv = ["nice", "-n", str(self.nice), *argv]
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", **(env or {})}
         log_path = logs / f"{name}.log"
         log.info("running %s (log: %s)", " ".join(argv), log_path)
         started = time.perf_counter()
@@ -200,12 +214,42 @@ class Bench:
         from mdm_kinemic.atomic import atomic_write_text
 
         path = self.out / STAGE_SECONDS
-        recorded = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-        recorded[name] = round(recorded.get(name, 0.0) + seconds, 2)
-        atomic_write_text(path, json.dumps(recorded, indent=2) + "\n")
+        with self._lock:  # commands of one stage end concurrently
+            recorded = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+            recorded[name] = round(recorded.get(name, 0.0) + seconds, 2)
+            atomic_write_text(path, json.dumps(recorded, indent=2) + "\n")
 
-    def _device(self) -> str:
-        return self.preset.device
+    def _device(self, slot: Slot = None) -> str:
+        """The --device of a command on ``slot`` (None: the preset's device)."""
+        return slot or self.preset.device
+
+    def _cpu_jobs(self) -> bool:
+        """True when ``jobs`` > 1 runs stage commands at once on the CPU (no ``devices``)."""
+        if self.devices or self.jobs < 2:
+            return False
+        if self.preset.device == "auto":
+            import torch
+
+            return not torch.cuda.is_available()
+        return self.preset.device == "cpu"
+
+    @contextmanager
+    def _pool(self) -> Iterator[CommandPool]:
+        """One slot per device, ``jobs`` one-thread CPU slots, or one slot (sequential)."""
+        pool = CommandPool(list(self.devices) or (["cpu"] * self.jobs if self._cpu_jobs() else [None]))
+        try:
+            yield pool
+        finally:
+            pool.close()
+
+    def _command(self, name: str, module: str, args: Callable[[Slot], Sequence]) -> Callable[[Slot], bool]:
+        """A pool command: ``python -m module args(slot)``, one torch thread on a CPU job slot."""
+        env = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"} if self._cpu_jobs() else None
+
+        def run(slot: Slot) -> bool:
+            return self._run(name, module, args(slot)) if env is None else self._run(name, module, args(slot), env)
+
+        return run
 
     # ---- stages ------------------------------------------------------------------------
     def stage_split(self) -> None:
@@ -229,8 +273,11 @@ class Bench:
             "--num_steps", p.teacher_steps, "--save_interval", max(1, p.teacher_steps // 4), "--log_interval", log_interval,
             "--cond_mask_prob", "0.1", "--mask_frames", "--overwrite",
         ]
-        if p.device == "cpu":
+        device = self.devices[0] if self.devices else p.device
+        if device == "cpu":
             args += ["--device", "-1"]
+        elif device.startswith("cuda:"):  # upstream's --device is the GPU's index
+            args += ["--device", device.split(":")[1]]
         if self._run("teacher", "mdm_kinemic.run", args) and not self.teacher_done():
             self._fail(f"teacher: {self.teacher_dir} holds no checkpoint at step >= {p.teacher_steps}")
 
@@ -242,19 +289,22 @@ class Bench:
         if teacher is None:
             self._fail("fewshot: no teacher checkpoint; run the teacher stage first")
             return
-        for variant in VARIANTS:
-            if self.fewshot_done(variant):
-                continue
-            p = self.preset
-            args = [
+        p = self.preset
+
+        def args(variant: str, slot: Slot) -> list:
+            return [
                 "--mdm_ckpt", teacher, "--save_dir", self.fewshot_dir(variant), "--target_data", self.target,
                 "--fewshot_split", FEWSHOT_ID, "--source_data", self.source, "--preset", variant,
                 "--templates", PROMPT_TEMPLATE,
                 "--mining_encoder", "minilm", "--num_steps", p.fewshot_steps, "--lr", p.fewshot_lr,
-                "--device", self._device(),
+                "--device", self._device(slot),
                 "--save_interval", p.fewshot_steps, "--no-progress",
             ]
-            self._run(f"fewshot-{variant}", "mdm_kinemic.train_fewshot", args)
+
+        with self._pool() as pool:
+            pool.wait([pool.submit(self._command(f"fewshot-{v}", "mdm_kinemic.train_fewshot",
+                                                 lambda slot, v=v: args(v, slot)))
+                       for v in VARIANTS if not self.fewshot_done(v)])
         # every variant mines with the same settings; one summary of the pool serves them all
         pools = [self.fewshot_dir(v) / "mining_pool.json" for v in VARIANTS]
         pool = next((p for p in pools if p.is_file()), None)
@@ -271,32 +321,39 @@ class Bench:
     def stage_synth(self) -> None:
         models = {ZERO_SHOT: latest_step(self.teacher_dir)[1]}
         models.update({v: latest_step(self.fewshot_dir(v))[1] for v in VARIANTS})
-        for name, model in models.items():
-            if self.synth_done(name):
-                continue
-            if model is None:
-                self._fail(f"synth-{name}: no checkpoint to sample from; run the earlier stages first")
-                continue
-            args = [
-                "--model_path", model, "--out", self.synth_dir(name), "--per_class", self.preset.per_class,
-                "--target_data", self.target, "--fewshot_split", FEWSHOT_ID, "--device", self._device(),
-                "--grid", 3, "--no-progress",
+
+        def args(name: str, slot: Slot) -> list:
+            extra = ["--prompt_template", PROMPT_TEMPLATE] if name == ZERO_SHOT else []
+            return [
+                "--model_path", models[name], "--out", self.synth_dir(name), "--per_class", self.preset.per_class,
+                "--target_data", self.target, "--fewshot_split", FEWSHOT_ID, "--device", self._device(slot),
+                "--grid", 3, "--no-progress", *extra,
             ]
-            if name == ZERO_SHOT:
-                args += ["--prompt_template", PROMPT_TEMPLATE]
-            self._run(f"synth-{name}", "mdm_kinemic.synth", args)
+
+        with self._pool() as pool:
+            futures = []
+            for name, model in models.items():
+                if self.synth_done(name):
+                    continue
+                if model is None:
+                    self._fail(f"synth-{name}: no checkpoint to sample from; run the earlier stages first")
+                    continue
+                futures.append(pool.submit(self._command(f"synth-{name}", "mdm_kinemic.synth",
+                                                         lambda slot, n=name: args(n, slot))))
+            pool.wait(futures)
 
     def har_done(self, name: str) -> bool:
         return (self.har_dir(name) / "har_results.json").is_file()
 
-    def _protocol_args(self) -> list:
+    def _protocol_args(self, slot: Slot = None) -> list:
         p = self.preset
         return ["--epochs", p.har_epochs, "--min_iterations", p.har_min_iterations, "--base_channels", p.har_base_channels,
-                "--clip_len", p.har_clip_len, "--device", self._device()]
+                "--clip_len", p.har_clip_len, "--device", self._device(slot)]
 
-    def _har_args(self, name: str) -> list:
-        return ["--test", self.target, "--test_split", "test", "--seeds", self.preset.har_seeds, *self._protocol_args(),
-                "--jobs", self.jobs, "--no-progress", "--out", self.har_dir(name)]  # a log file, not a terminal
+    def _har_args(self, name: str, slot: Slot = None, jobs: int | None = None) -> list:
+        return ["--test", self.target, "--test_split", "test", "--seeds", self.preset.har_seeds,
+                *self._protocol_args(slot), "--jobs", self.jobs if jobs is None else jobs, "--no-progress",
+                "--out", self.har_dir(name)]  # a log file, not a terminal
 
     def evaluator_done(self) -> bool:
         return self.evaluator_stem.with_suffix(".safetensors").is_file() and self.evaluator_stem.with_suffix(".json").is_file()
@@ -308,27 +365,35 @@ class Bench:
         return json.loads(self.evaluator_stem.with_suffix(".json").read_text())["test_balanced_accuracy"]
 
     def stage_har(self) -> None:
-        if not self.evaluator_done():
-            self._run("har-evaluator", "mdm_kinemic.har.evaluator", [
-                "--train", self.target, "--train_split", "evaluator", "--test", self.target, "--test_split", "test",
-                *self._protocol_args(), "--out", self.evaluator_stem])
-        if not self.har_done(CEILING):
-            self._run(f"har-{CEILING}", "mdm_kinemic.har.evaluate", [
-                "--train_real", self.target, "--train_real_split", "full_train", "--gen_metrics", "none",
-                *self._har_args(CEILING)])
-        for name in (ZERO_SHOT, *VARIANTS):
-            if self.har_done(name):
-                continue
-            if not self.synth_done(name):
-                self._fail(f"har-{name}: {self.synth_dir(name)} is incomplete; run the synth stage first")
-                continue
+        sets = [n for n in (ZERO_SHOT, *VARIANTS) if not self.har_done(n)]
+        evaluations = len(sets) + (not self.har_done(CEILING)) + (not self.evaluator_done())
+        # CPU job slots: the concurrent evaluations share the jobs between their seeds
+        jobs = max(1, self.jobs // max(1, min(evaluations, self.jobs))) if self._cpu_jobs() else None
+        with self._pool() as pool:
+            evaluator = None
             if not self.evaluator_done():
-                self._fail(f"har-{name}: no fixed evaluator at {self.evaluator_stem}; its command failed (see its log)")
-                continue
-            self._run(f"har-{name}", "mdm_kinemic.har.evaluate", [
-                "--train_real", self.target, "--train_real_split", "train", "--train_synthetic", self.synth_dir(name),
-                "--gen_metrics", "action2motion", "--recogniser_ckpt", self.evaluator_stem.with_suffix(".safetensors"),
-                *self._har_args(name)])
+                evaluator = pool.submit(self._command("har-evaluator", "mdm_kinemic.har.evaluator", lambda slot: [
+                    "--train", self.target, "--train_split", "evaluator", "--test", self.target, "--test_split", "test",
+                    *self._protocol_args(slot), "--out", self.evaluator_stem]))
+            futures = [] if evaluator is None else [evaluator]
+            if not self.har_done(CEILING):
+                futures.append(pool.submit(self._command(f"har-{CEILING}", "mdm_kinemic.har.evaluate", lambda slot: [
+                    "--train_real", self.target, "--train_real_split", "full_train", "--gen_metrics", "none",
+                    *self._har_args(CEILING, slot, jobs)])))
+            if evaluator is not None:
+                pool.wait([evaluator])  # the synthetic sets' metrics need the fixed evaluator
+            for name in sets:
+                if not self.synth_done(name):
+                    self._fail(f"har-{name}: {self.synth_dir(name)} is incomplete; run the synth stage first")
+                    continue
+                if not self.evaluator_done():
+                    self._fail(f"har-{name}: no fixed evaluator at {self.evaluator_stem}; its command failed (see its log)")
+                    continue
+                futures.append(pool.submit(self._command(f"har-{name}", "mdm_kinemic.har.evaluate", lambda slot, n=name: [
+                    "--train_real", self.target, "--train_real_split", "train", "--train_synthetic", self.synth_dir(n),
+                    "--gen_metrics", "action2motion", "--recogniser_ckpt", self.evaluator_stem.with_suffix(".safetensors"),
+                    *self._har_args(n, slot, jobs)])))
+            pool.wait(futures)
 
     def table_rows(self, table: str = "table1") -> list[str]:
         """results_table --row values of one table for the har results present, in the paper's order.

@@ -99,7 +99,8 @@ def test_two_splits_run_in_their_own_folders_and_summarise_with_their_mean(corpu
 def test_har_stage_trains_the_fixed_evaluator_and_reuses_it(corpus, tmp_path, monkeypatch):
     bench = Bench(corpus, tmp_path / "out", SplitSettings(("run", "walk"), 2), get_preset("cpu", har_seeds=3), jobs=4)
     calls: dict[str, list[str]] = {}
-    monkeypatch.setattr(bench, "_run", lambda name, module, args: calls.setdefault(name, [module, *map(str, args)]) and True)
+    monkeypatch.setattr(bench, "_run",
+                        lambda name, module, args, env=None: calls.setdefault(name, [module, *map(str, args)]) and True)
     monkeypatch.setattr(bench, "synth_done", lambda name: True)
     # the evaluator's command is faked and leaves no files: no method is evaluated without them
     with pytest.raises(StageError, match="har-zero_shot: no fixed evaluator"):
@@ -116,7 +117,8 @@ def test_har_stage_trains_the_fixed_evaluator_and_reuses_it(corpus, tmp_path, mo
     full = calls["har-full"]
     assert full[full.index("--recogniser_ckpt") + 1] == str(bench.evaluator_stem.with_suffix(".safetensors"))
     assert "--recogniser_train" not in full
-    assert (full[full.index("--jobs") + 1], full[full.index("--seeds") + 1], full[full.index("--min_iterations") + 1]) == ("4", "3", "200")
+    # CPU, 4 jobs: the ceiling and the 6 sets run 4 at a time, one seed at a time each
+    assert (full[full.index("--jobs") + 1], full[full.index("--seeds") + 1], full[full.index("--min_iterations") + 1]) == ("1", "3", "200")
 
 
 def test_protocol_that_cannot_converge_is_refused(corpus, tmp_path, capsys):

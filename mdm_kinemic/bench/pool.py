@@ -1,0 +1,99 @@
+"""Independent stage commands at once, one per slot: a device of ``--devices`` or a one-thread CPU job.
+
+The benchmark's stages hold commands that read the same inputs and write separate folders (the
+five few-shot variants, the synthetic sets, the HAR evaluations); ``CommandPool`` runs them in
+threads that each wait on one subprocess (bench/stages.py ``Bench._run``), handing every command
+the slot it runs on. With one slot it runs each command at once in the calling thread, so the
+driver's sequential behaviour, a failure stopping it before the next command, is unchanged.
+"""
+
+from __future__ import annotations
+
+import queue
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+
+__all__ = ["CommandPool", "parse_devices"]
+
+#: a slot: a torch device name ('cuda:1', 'cpu'), or None for the preset's own device (sequential)
+Slot = str | None
+
+
+def parse_devices(text: str) -> tuple[str, ...]:
+    """The devices of ``--devices cuda:0,cuda:1`` (one command per device at a time).
+
+    Raises:
+        ValueError: an empty list, a repeated device, or a name other than cpu, cuda or cuda:N.
+    """
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    if not names:
+        raise ValueError("--devices: give a comma-separated list such as cuda:0,cuda:1")
+    for name in names:
+        if not (name in ("cpu", "cuda") or (name.startswith("cuda:") and name[5:].isdigit())):
+            raise ValueError(f"--devices: {name!r} is not a device; accepted: cpu, cuda or cuda:N")
+    if len(set(names)) < len(names):
+        raise ValueError(f"--devices names a device twice ({','.join(names)}): one command per device runs at a time")
+    return names
+
+
+class CommandPool:
+    """Runs submitted commands, at most one per slot at a time.
+
+    Args:
+        slots: where commands run; one slot = sequential, in the calling thread.
+
+    ``close`` waits for every running command and drops those not started.
+    """
+
+    def __init__(self, slots: Sequence[Slot]) -> None:
+        if not slots:
+            raise ValueError("CommandPool needs at least one slot")
+        self.slots = list(slots)
+        self._free: queue.Queue[Slot] = queue.Queue()
+        for slot in self.slots:
+            self._free.put(slot)
+        self._executor = ThreadPoolExecutor(max_workers=len(self.slots)) if len(self.slots) > 1 else None
+
+    @property
+    def concurrent(self) -> bool:
+        """True when commands may run at once."""
+        return self._executor is not None
+
+    def close(self) -> None:
+        """Wait for the running commands; cancel those not started."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def submit(self, command: Callable[[Slot], bool]) -> Future:
+        """Run ``command(slot)`` on a free slot; sequentially it runs now and its exceptions propagate.
+
+        Returns:
+            A Future of the command's result.
+        """
+        if self._executor is None:
+            done: Future = Future()
+            done.set_result(self._on_slot(command))
+            return done
+        return self._executor.submit(self._on_slot, command)
+
+    def _on_slot(self, command: Callable[[Slot], bool]) -> bool:
+        slot = self._free.get()
+        try:
+            return command(slot)
+        finally:
+            self._free.put(slot)
+
+    @staticmethod
+    def wait(futures: Iterable[Future]) -> list[bool]:
+        """Results of ``futures``; on the first exception the commands not yet started are
+        cancelled, the running ones end, and the exception is raised."""
+        futures = list(futures)
+        _, pending = wait(futures, return_when=FIRST_EXCEPTION)
+        if pending:
+            for future in pending:
+                future.cancel()
+            wait(pending)
+        for future in futures:
+            if not future.cancelled() and future.exception() is not None:
+                raise future.exception()
+        return [future.result() for future in futures]
