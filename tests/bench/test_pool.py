@@ -159,3 +159,12 @@ def test_cpu_jobs_run_one_thread_commands_sharing_the_seed_jobs(bench, monkeypat
     calls.clear()
     bench.stage_har()
     assert [c["name"] for c in calls] == [f"har-{CEILING}"] and _flag(calls[0], "--jobs") == "4"
+
+
+def test_bad_devices_flag_is_a_usage_error(tmp_path, capsys):
+    from mdm_kinemic.bench.bandai import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--bandai_root", str(tmp_path), "--out", str(tmp_path / "o"), "--devices", "cuda:0,gpu1"])
+    assert exit_info.value.code == 2
+    assert "--devices: 'gpu1' is not a device; accepted: cpu, cuda or cuda:N" in capsys.readouterr().err
