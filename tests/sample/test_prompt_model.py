@@ -96,3 +96,45 @@ def test_synth_of_a_plain_mdm_needs_the_target_classes(run_cli, tiny_student, tm
                       str(tmp_path / "out")], cwd=tmp_path)
     assert result.returncode == 2
     assert "plain MDM checkpoint" in result.stderr and "--target_data" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def ntu_vibe_like(tmp_path_factory, shared_data):
+    """The authors' NTU-VIBE layout in miniature: 120 NTU class names beside the folder, clips
+    (2 each, 18 and 22 frames) of A099, A102 and A104 only, split S0000 listing them."""
+    import numpy as np
+
+    from mdm_kinemic.data.humanml3d import write_clip
+    from mdm_kinemic.data.labels import ntu_label
+
+    parent = tmp_path_factory.mktemp("ntu")
+    root = parent / "NTU-VIBE"
+    mean = np.load(shared_data / "humanml3d" / "Mean.npy")
+    names = [f"S018C001P0{p}R001A{a:03d}" for a in (99, 102, 104) for p in (43, 50)]
+    for k, name in enumerate(names):
+        write_clip(root, name, np.tile(mean, (18 if k % 2 == 0 else 22, 1)).astype(np.float32))
+    (parent / "ntu_classes.txt").write_text((shared_data / "ntu" / "ntu_classes.txt").read_text())
+    split = root / "splits" / "fewshot" / "S0000" / "xsub"
+    split.mkdir(parents=True)
+    (split / "train.txt").write_text("\n".join(names) + "\n")
+    (split / "train_y.txt").write_text("\n".join(str(ntu_label(n)) for n in names) + "\n")
+    return root
+
+
+@pytest.mark.parametrize("split", [(), ("--fewshot_split", "S0000")])
+def test_synth_of_a_plain_mdm_samples_the_classes_with_clips(run_cli, tiny_student, ntu_vibe_like, shared_data,
+                                                             tmp_path, split):
+    """120 class names, clips of 3: the 3 are sampled, and the log says so (no --actions given)."""
+    out = tmp_path / "zero_shot"
+    result = run_cli(["-m", "mdm_kinemic.synth", "--model_path", str(tiny_student["base"]), "--target_data",
+                      str(ntu_vibe_like), "--per_class", "2", "--out", str(out), *split,
+                      "--timestep_respacing", "2", "--no-progress"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    classes = [line.strip() for line in (shared_data / "ntu" / "ntu_classes.txt").read_text().splitlines()]
+    wanted = [classes[98], classes[101], classes[103]]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["run"]["classes"] == wanted
+    assert sorted(m["class"] for m in manifest["samples"]) == [98, 98, 101, 101, 103, 103]
+    assert {m["length"] for m in manifest["samples"]} <= {18, 22}
+    assert f"sampling the 3 of 120 classes of {ntu_vibe_like}" in result.stderr
+    assert ", ".join(wanted) in result.stderr
