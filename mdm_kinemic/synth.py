@@ -241,6 +241,7 @@ def synthesize(settings: SynthSettings, sampling: Any, upstream: Any) -> Path:
         find_norm_stats,
         load_student,
         read_student_info,
+        run_clip_weights,
         select_actions,
     )
     from mdm_kinemic.mdm.upstream.locate import import_upstream
@@ -309,16 +310,17 @@ def synthesize(settings: SynthSettings, sampling: Any, upstream: Any) -> Path:
 
     todo = [m for m in plan if not _is_done(out, m["id"])]
     logger.info("%s: %d of %d motions to draw (%d kept)", out, len(todo), len(plan), len(plan) - len(todo))
-    root = import_upstream(upstream.mdm_root, clip_weights=upstream.clip_weights)
+    clip_weights = run_clip_weights(upstream.clip_weights, info) if kinemic else upstream.clip_weights
+    root = import_upstream(upstream.mdm_root, clip_weights=clip_weights)
     mean, std, stats_from = find_norm_stats(info, settings.norm_stats, mdm_root=root)
     write_mean_std(out, mean, std)
     if todo:
         device = _device(settings.device)
         if kinemic:
-            loaded = load_student(info.model_path, mdm_root=root, clip_weights=upstream.clip_weights, device=device,
+            loaded = load_student(info.model_path, mdm_root=root, clip_weights=clip_weights, device=device,
                                   merge_lora=settings.merge_lora)
         else:
-            loaded = load_prompt_model(info, mdm_root=root, clip_weights=upstream.clip_weights, device=device)
+            loaded = load_prompt_model(info, mdm_root=root, clip_weights=clip_weights, device=device)
         guided = BatchedGuidance(loaded.model, sampling.guidance_param)
         sampler = GuidedSampler(guided, respaced_diffusion(loaded.args, sampling.timestep_respacing),
                                 sampling.sampler, device)

@@ -124,3 +124,25 @@ def test_norm_stats_of_another_width_are_refused(tmp_path):
     info = _info(tmp_path)
     with pytest.raises(SamplingInputError, match=r"shapes \(251,\) and \(251,\).* 263 features"):
         find_norm_stats(info, _stats(tmp_path / "kit", 0.0, width=251))
+
+
+def test_sampling_reuses_the_clip_weights_recorded_by_the_training_run(tmp_path, monkeypatch, caplog):
+    from mdm_kinemic.mdm.sampling.student import run_clip_weights
+
+    weights = tmp_path / "ViT-B-32.pt"
+    weights.write_bytes(b"weights")
+
+    def info(recorded):
+        return _info(tmp_path, train={"upstream": {"mdm_root": None, "clip_weights": recorded}})
+
+    monkeypatch.delenv("MDM_KINEMIC_CLIP_WEIGHTS", raising=False)
+    with caplog.at_level(logging.INFO):
+        assert run_clip_weights(None, info(str(weights))) == str(weights)
+    assert "CLIP weights of the training run" in caplog.text
+    assert run_clip_weights(None, info("random")) == "random"
+    assert run_clip_weights(None, info(str(tmp_path / "gone.pt"))) is None  # moved away: the caches
+    assert run_clip_weights(None, info(None)) is None
+    assert run_clip_weights(None, _info(tmp_path)) is None  # no training record
+    assert run_clip_weights("random", info(str(weights))) == "random"  # --clip_weights wins
+    monkeypatch.setenv("MDM_KINEMIC_CLIP_WEIGHTS", "random")
+    assert run_clip_weights(None, info(str(weights))) is None  # and so does the variable

@@ -38,6 +38,7 @@ __all__ = [
     "load_student",
     "read_student_info",
     "resolve_model_file",
+    "run_clip_weights",
     "select_actions",
 ]
 
@@ -141,6 +142,32 @@ def read_student_info(model_path: str | os.PathLike) -> StudentInfo:
             "restore the args.json written with the checkpoint"
         )
     return StudentInfo(path, names, prompts, section, args_json)
+
+
+def run_clip_weights(explicit: str | os.PathLike | None, info: StudentInfo) -> str | None:
+    """The CLIP weights to sample a student with: those its training run used, unless told otherwise.
+
+    The student's action embedding and adapters were trained against the text features of the
+    CLIP the run loaded, so sampling reuses it: ``explicit`` (--clip_weights) wins, then
+    ``$MDM_KINEMIC_CLIP_WEIGHTS``; else the value recorded in args.json's
+    kinemic.train.upstream.clip_weights, if it is "random" or a file that exists (logged); else
+    None (the caches, text/clip.py ``resolve_clip_weights``).
+
+    Returns:
+        A path or "random" to pass on, or None.
+    """
+    from mdm_kinemic.text.clip import CLIP_WEIGHTS_ENV, RANDOM_WEIGHTS
+
+    if explicit is not None or os.environ.get(CLIP_WEIGHTS_ENV):
+        return None if explicit is None else os.fspath(explicit)
+    train = info.section.get("train")
+    upstream = train.get("upstream") if isinstance(train, Mapping) else None
+    recorded = upstream.get("clip_weights") if isinstance(upstream, Mapping) else None
+    if recorded is None or not (str(recorded) == RANDOM_WEIGHTS or Path(str(recorded)).is_file()):
+        return None
+    logger.info("CLIP weights of the training run (%s kinemic.train.upstream.clip_weights): %s",
+                info.model_path.parent / "args.json", recorded)
+    return str(recorded)
 
 
 def _normalise_name(name: str) -> str:
