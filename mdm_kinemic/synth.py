@@ -262,11 +262,11 @@ def synthesize(settings: SynthSettings, sampling: Any, upstream: Any) -> Path:
     task_split = settings.task_split or _recorded_data(section, "task_split") or "xsub"
     if not kinemic and not settings.actions:
         # a plain MDM has no classes of its own: NTU-VIBE names 120, its split holds clips of 3
-        where = f"split {fewshot_split}/{task_split}" if fewshot_split else "its labelled clips"
+        where = f" (split {fewshot_split}/{task_split})" if fewshot_split else ""
         with_clips = classes_with_clips(os.path.abspath(os.path.expanduser(str(target_data))), fewshot_split,
                                         task_split)
         classes = sorted(set(select_actions(info, names=with_clips)))
-        logger.info("sampling the %d of %d classes of %s that have clips in %s (--actions to choose others): %s",
+        logger.info("sampling the %d of %d classes of %s that have clips there%s; --actions chooses others: %s",
                     len(classes), info.num_actions, target_data, where, ", ".join(with_clips))
     if settings.length_frames:
         lengths = {c: [settings.length_frames] for c in classes}
