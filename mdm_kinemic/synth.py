@@ -24,7 +24,9 @@ motion). A folder holding another run's manifest is refused.
 
 A plain text-to-motion MDM checkpoint (no "kinemic" section in its args.json) is sampled the
 same way from the prompt of each class of ``--target_data`` (``--prompt_template``), with
-guidance over the text alone: the paper's zero-shot row (mdm/sampling/prompt_model.py).
+guidance over the text alone: the paper's zero-shot row (mdm/sampling/prompt_model.py). Without
+``--actions`` it samples the classes that have clips in the split (NTU-VIBE names 120 classes and
+holds clips of 3), and logs which.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from typing import Any
 import numpy as np
 
 from mdm_kinemic.core.mining import DEFAULT_PROMPT_TEMPLATE
-from mdm_kinemic.data.fewshot_clips import FewShotClipsError, fewshot_lengths
+from mdm_kinemic.data.fewshot_clips import FewShotClipsError, classes_with_clips, fewshot_lengths
 from mdm_kinemic.flags import add_dataclass_options, dataclass_from_args
 
 __all__ = ["SynthError", "SynthSettings", "main", "plan_motions", "synthesize"]
@@ -70,7 +72,8 @@ class SynthSettings:
     per_class: int = field(default=383, metadata={
         "help": "motions per class (paper Sec. 5: 383 per class, 1149 for 3 classes)"})
     actions: tuple[str, ...] = field(default=(), metadata={
-        "help": "classes to synthesise, by name (e.g. 'side kick') or index; default: every class"})
+        "help": "classes to synthesise, by name (e.g. 'side kick') or index; default: every class of a KineMIC "
+                "checkpoint; for a plain MDM, the classes of --target_data that have clips in the split"})
     prompt_template: str = field(default=DEFAULT_PROMPT_TEMPLATE, metadata={
         "help": "class prompt c^T of a plain MDM checkpoint, '{label}' = class name (paper Sec. 4); a KineMIC "
                 "checkpoint uses the prompts it was trained with"})
@@ -238,6 +241,7 @@ def synthesize(settings: SynthSettings, sampling: Any, upstream: Any) -> Path:
         find_norm_stats,
         load_student,
         read_student_info,
+        run_clip_weights,
         select_actions,
     )
     from mdm_kinemic.mdm.upstream.locate import import_upstream
@@ -256,6 +260,14 @@ def synthesize(settings: SynthSettings, sampling: Any, upstream: Any) -> Path:
     if str(fewshot_split).lower() == "none":
         fewshot_split = None
     task_split = settings.task_split or _recorded_data(section, "task_split") or "xsub"
+    if not kinemic and not settings.actions:
+        # a plain MDM has no classes of its own: NTU-VIBE names 120, its split holds clips of 3
+        where = f" (split {fewshot_split}/{task_split})" if fewshot_split else ""
+        with_clips = classes_with_clips(os.path.abspath(os.path.expanduser(str(target_data))), fewshot_split,
+                                        task_split)
+        classes = sorted(set(select_actions(info, names=with_clips)))
+        logger.info("sampling the %d of %d classes of %s that have clips there%s; --actions chooses others: %s",
+                    len(classes), info.num_actions, target_data, where, ", ".join(with_clips))
     if settings.length_frames:
         lengths = {c: [settings.length_frames] for c in classes}
         length_source: dict[str, Any] = {"length_frames": settings.length_frames}
@@ -298,16 +310,17 @@ def synthesize(settings: SynthSettings, sampling: Any, upstream: Any) -> Path:
 
     todo = [m for m in plan if not _is_done(out, m["id"])]
     logger.info("%s: %d of %d motions to draw (%d kept)", out, len(todo), len(plan), len(plan) - len(todo))
-    root = import_upstream(upstream.mdm_root, clip_weights=upstream.clip_weights)
+    clip_weights = run_clip_weights(upstream.clip_weights, info) if kinemic else upstream.clip_weights
+    root = import_upstream(upstream.mdm_root, clip_weights=clip_weights)
     mean, std, stats_from = find_norm_stats(info, settings.norm_stats, mdm_root=root)
     write_mean_std(out, mean, std)
     if todo:
         device = _device(settings.device)
         if kinemic:
-            loaded = load_student(info.model_path, mdm_root=root, clip_weights=upstream.clip_weights, device=device,
+            loaded = load_student(info.model_path, mdm_root=root, clip_weights=clip_weights, device=device,
                                   merge_lora=settings.merge_lora)
         else:
-            loaded = load_prompt_model(info, mdm_root=root, clip_weights=upstream.clip_weights, device=device)
+            loaded = load_prompt_model(info, mdm_root=root, clip_weights=clip_weights, device=device)
         guided = BatchedGuidance(loaded.model, sampling.guidance_param)
         sampler = GuidedSampler(guided, respaced_diffusion(loaded.args, sampling.timestep_respacing),
                                 sampling.sampler, device)

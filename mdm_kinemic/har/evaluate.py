@@ -502,7 +502,8 @@ def format_summary(results: dict) -> str:
                 if "skipped" in m:
                     lines.append(f"  {set_name:<16}{def_name:<15}skipped: {m['skipped']}")
                     continue
-                fid_text = f"  FID {m['fid']:.3f}" if "fid" in m else ""
+                # FID >= 0; a set against itself comes out as -0.0 or -1e-12 from rounding
+                fid_text = f"  FID {max(0.0, m['fid']):.3f}" if "fid" in m else ""
                 lines.append(
                     f"  {set_name:<16}{def_name:<15}acc {m['accuracy']:.2f}{fid_text}  div {m['diversity']:.3f}  mm {m['multimodality']:.3f}"
                 )

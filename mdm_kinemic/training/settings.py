@@ -132,7 +132,8 @@ class FewShotDataSettings:
                 "classes.txt / ntu_classes.txt"})
     norm_stats: Optional[str] = field(default=None, metadata={
         "help": "folder with the Mean.npy/Std.npy the checkpoint was trained with (HumanML3D's); "
-                "default: the checkpoint's data_dir, else upstream's dataset/HumanML3D"})
+                "default: the checkpoint's data_dir, else upstream's dataset/HumanML3D, else (263 features) "
+                "HumanML3D's, shipped with the package"})
     max_frames: int = field(default=196, metadata={
         "help": "longest motion in frames at 20 fps; longer clips are randomly cropped (upstream "
                 "HumanML3D's max_motion_length)"})

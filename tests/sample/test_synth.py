@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from mdm_kinemic.data.packaged_stats import HUMANML3D_STATS_DIR
 from mdm_kinemic.data.fewshot_clips import FewShotClipsError, fewshot_lengths
 from mdm_kinemic.synth import (
     SynthError,
@@ -96,7 +97,7 @@ def synth_run(run_cli, tiny_student, tiny_targets, tmp_path_factory):
 
 
 @pytest.mark.upstream
-def test_synth_writes_a_labelled_humanml3d_dataset(synth_run, tiny_targets, shared_data):
+def test_synth_writes_a_labelled_humanml3d_dataset(synth_run, tiny_targets):
     from mdm_kinemic.data.humanml3d import HumanML3D
     from mdm_kinemic.data.labels import load_labelled
 
@@ -112,7 +113,7 @@ def test_synth_writes_a_labelled_humanml3d_dataset(synth_run, tiny_targets, shar
         assert data.motion(m["id"]).shape == (m["length"], 263)
         assert data.joints(m["id"]).shape == (m["length"], 22, 3)
         assert [c.text for c in data.captions(m["id"])] == [f"a person performs a {CLASSES[m['class']]}."]
-    np.testing.assert_array_equal(data.mean, np.load(shared_data / "humanml3d" / "Mean.npy"))
+    np.testing.assert_array_equal(data.mean, np.load(HUMANML3D_STATS_DIR / "Mean.npy"))
     assert (synth_run / "grid.png").is_file()
 
 

@@ -13,25 +13,28 @@ from pathlib import Path
 import pytest
 import torch
 
+from mdm_kinemic.data.packaged_stats import HUMANML3D_STATS_DIR
+from mdm_kinemic.mdm.upstream.locate import locate_upstream
+
 pytestmark = pytest.mark.upstream
 
 
-def cli_args(tiny_checkpoint: Path, tiny_data: dict, hml_stats: Path, save_dir: Path, cache: Path,
-             *extra: str) -> list[str]:
+def cli_args(tiny_checkpoint: Path, tiny_data: dict, save_dir: Path, cache: Path, *extra: str) -> list[str]:
+    """A dry run's flags: random MDM and CLIP, no --norm_stats (HumanML3D's ship with the package)."""
     return [
         "--mdm_ckpt", str(tiny_checkpoint), "--save_dir", str(save_dir),
         "--target_data", str(tiny_data["target"]), "--source_data", str(tiny_data["source"]), "--shots", "2",
         "--top_k", "3", "--mining_encoder", "minilm", "--embedding_cache", str(cache), "--clip_weights", "random",
-        "--norm_stats", str(hml_stats), "--device", "cpu", "--lora_rank", "4", "--log_interval", "1",
+        "--device", "cpu", "--lora_rank", "4", "--log_interval", "1",
         "--save_interval", "2", "--no-progress", *extra,
     ]
 
 
 @pytest.fixture(scope="module")
-def smoke_run(tiny_checkpoint, tiny_data, hml_stats, tmp_path_factory, cli):
+def smoke_run(tiny_checkpoint, tiny_data, tmp_path_factory, cli):
     """One uninterrupted 4-step run through the CLI in a subprocess."""
     root = tmp_path_factory.mktemp("smoke")
-    args = cli_args(tiny_checkpoint, tiny_data, hml_stats, root / "run", root / "cache", "--num_steps", "4", "--use_ema")
+    args = cli_args(tiny_checkpoint, tiny_data, root / "run", root / "cache", "--num_steps", "4", "--use_ema")
     result = cli.run("mdm_kinemic.train_fewshot", args)
     assert result.returncode == 0, result.stderr[-3000:]
     return {"dir": root / "run", "args": args, "stderr": result.stderr}
@@ -94,6 +97,10 @@ def test_smoke_run_outputs(smoke_run):
     section = args["kinemic"]
     assert section["train"]["optim"]["num_steps"] == 4 and section["class_names"] == ["side kick", "wave"]
     assert section["class_prompts"] == ["a person performs a side kick.", "a person performs a wave."]
+    upstream_stats = locate_upstream() / "dataset" / "HumanML3D"
+    if not (upstream_stats / "Mean.npy").is_file():  # the checkpoint's data folders hold none
+        assert section["norm_stats"] == str(HUMANML3D_STATS_DIR)
+        assert "using HumanML3D's, shipped in" in smoke_run["stderr"]
     assert args["arch"] == "trans_enc" and args["latent_dim"] == 64
     for step in (2, 4):
         for name in (f"model{step:09d}.pt", f"opt{step:09d}.pt", f"train_state{step:09d}.pt"):
