@@ -24,8 +24,8 @@ from dataclasses import fields
 from pathlib import Path
 
 from mdm_kinemic.bench.corpus import resolve_corpus
+from mdm_kinemic.flags import device_type
 from mdm_kinemic.bench.presets import (
-    DEVICES,
     FIELD_HELP,
     PRESETS,
     TEXT_ENCODERS,
@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
         if f.name == "text_encoder":
             kwargs["choices"] = TEXT_ENCODERS
         elif f.name == "device":
-            kwargs["choices"] = DEVICES
+            kwargs["type"] = device_type
         else:
             kwargs["type"] = float if f.type == "float" else int
         g.add_argument(f"--{f.name}", **kwargs)

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mdm_kinemic.flags import DEVICE_HELP, device_type
 from mdm_kinemic.har.clips import (
     INPUT_MODES,
     SkeletonClips,
@@ -392,7 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--recogniser_train_split", default=None, help="split of --recogniser_train")
     parser.add_argument("--recogniser_ckpt", default=None, help="a trained recogniser (STEM.safetensors + STEM.json of python -m mdm_kinemic.har.evaluator) for the generative metrics, reused instead of training one; not with --recogniser_train")
     parser.add_argument("--out", default="har_results", help="output folder for har_results.json and confusion PNGs")
-    parser.add_argument("--device", default="auto", help="'auto' (CUDA if available), 'cpu', 'cuda', 'cuda:1', ...")
+    parser.add_argument("--device", default="auto", type=device_type, help=DEVICE_HELP)
     parser.add_argument("--jobs", type=int, default=1, help="seeds trained at once, each in a process of one torch thread (CPU: avoids the slowdown of competing multi-threaded runs; a seed's result equals a sequential one-thread run's)")
     parser.add_argument("--quick", action="store_true", help="CPU smoke run: HarProtocol.quick() (2 seeds, 2 epochs, 32-frame clips) unless flags override")
     add_protocol_arguments(parser)
