@@ -44,7 +44,12 @@ import numpy as np
 
 from mdm_kinemic.core.mining import DEFAULT_PROMPT_TEMPLATE
 from mdm_kinemic.data.fewshot_clips import FewShotClipsError, fewshot_lengths
-from mdm_kinemic.flags import add_dataclass_options, dataclass_from_args, device_field, parse_device
+from mdm_kinemic.flags import (
+    add_dataclass_options,
+    dataclass_from_args,
+    device_field,
+    parse_device,
+)
 
 __all__ = ["SynthError", "SynthSettings", "main", "plan_motions", "synthesize"]
 

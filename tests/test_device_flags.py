@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import pytest
 
-from mdm_kinemic.flags import dataclass_from_args, device_type, parse_device, upstream_device_index
+from mdm_kinemic.flags import (
+    dataclass_from_args,
+    device_type,
+    parse_device,
+    upstream_device_index,
+)
 
 # (flag value, canonical spelling, upstream's integer or None for "auto")
 DEVICES = [
@@ -66,6 +71,16 @@ def test_train_fewshot(text, canonical):
     args = build_parser().parse_args(["--mdm_ckpt", "m", "--save_dir", "s", "--device", text])
     assert dataclass_from_args(RunSettings, args).device == canonical
     assert RunSettings(mdm_ckpt="m", save_dir="s", device=int(text)).device == canonical
+
+
+@pytest.mark.parametrize(("text", "canonical"), [("0", "cuda:0"), ("-1", "cpu")])
+def test_export(text, canonical, tmp_path):
+    from mdm_kinemic.export import ExportSettings, build_parser
+
+    model = tmp_path / "model000000001.pt"
+    model.touch()
+    args = build_parser().parse_args(["--model_path", str(model), "--out", str(tmp_path / "x.pt"), "--device", text])
+    assert dataclass_from_args(ExportSettings, args).device == canonical
 
 
 @pytest.mark.parametrize(("text", "canonical"), [("0", "cuda:0"), ("-1", "cpu")])

@@ -24,7 +24,6 @@ from dataclasses import fields
 from pathlib import Path
 
 from mdm_kinemic.bench.corpus import resolve_corpus
-from mdm_kinemic.flags import device_type
 from mdm_kinemic.bench.presets import (
     FIELD_HELP,
     PRESETS,
@@ -43,6 +42,7 @@ from mdm_kinemic.bench.split import (
 )
 from mdm_kinemic.bench.stages import STAGES, Bench, StageError
 from mdm_kinemic.bench.summary import SUMMARY_FILE, build_summary, write_summary
+from mdm_kinemic.flags import device_type
 
 
 def build_parser() -> argparse.ArgumentParser:

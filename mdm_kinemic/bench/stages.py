@@ -47,7 +47,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mdm_kinemic.bench.presets import BenchPreset
-from mdm_kinemic.flags import upstream_device_index
 from mdm_kinemic.bench.split import (
     FEWSHOT_ID,
     PROMPT_TEMPLATE,
@@ -64,6 +63,7 @@ from mdm_kinemic.bench.summary import (
     split_summary,
     write_summary,
 )
+from mdm_kinemic.flags import upstream_device_index
 
 log = logging.getLogger(__name__)
 
