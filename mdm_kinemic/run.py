@@ -151,6 +151,7 @@ def _run(script: str, script_argv: list[str], upstream) -> int:
     from mdm_kinemic.mdm.sampling.plugin import PLUGIN, SamplingInputError
     from mdm_kinemic.mdm.upstream.hml_data import DataDirError
     from mdm_kinemic.mdm.upstream.locate import import_upstream, upstream_cwd
+    from mdm_kinemic.text.clip import CLIPWeightsError, CLIPWeightsNotFoundError
 
     try:
         root = import_upstream(upstream.mdm_root, clip_weights=upstream.clip_weights)
@@ -181,7 +182,7 @@ def _run(script: str, script_argv: list[str], upstream) -> int:
                 runpy.run_module(script, run_name="__main__", alter_sys=True)
             finally:
                 sys.argv = saved_argv
-    except (SamplingInputError, KineMICCheckpointError, DataDirError) as err:
+    except (SamplingInputError, KineMICCheckpointError, DataDirError, CLIPWeightsError, CLIPWeightsNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except SystemExit as exit_:

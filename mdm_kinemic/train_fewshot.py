@@ -150,13 +150,16 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     for warning in caught:
         logging.getLogger("mdm_kinemic.train_fewshot").warning("%s", warning.message)
 
-    from mdm_kinemic.mdm.training.training_loop import run_fewshot_training
+    from mdm_kinemic.mdm.training.training_loop import NonFiniteLossError, run_fewshot_training
 
     try:
         save_dir = run_fewshot_training(config)
     except (ValueError, FileNotFoundError) as err:
         print(f"train_fewshot: error: {err}", file=sys.stderr)
         raise SystemExit(2) from err
+    except NonFiniteLossError as err:
+        print(f"train_fewshot: stopped: {err}", file=sys.stderr)
+        raise SystemExit(1) from err
     logging.getLogger("mdm_kinemic.train_fewshot").info("done: %s", save_dir)
 
 

@@ -17,6 +17,8 @@ CLI_MODULES = [
     ("mdm_kinemic.har.evaluate", False),
     ("mdm_kinemic.har.results_table", False),
     ("mdm_kinemic.har.evaluator", False),
+    ("mdm_kinemic.har.export_pyskl", False),
+    ("mdm_kinemic.har.score", False),
     ("mdm_kinemic.bench.bandai", False),
     ("mdm_kinemic.bench.mining_summary", False),
     ("mdm_kinemic.viz.loss_curves", False),

@@ -100,9 +100,25 @@ def test_har_evaluator(text, canonical, monkeypatch):
         seen["device"] = device
         return {"test_top1": 0.0, "test_balanced_accuracy": 0.0, "converged": True}
 
-    monkeypatch.setattr(evaluator, "load_clips", lambda *args: None)
+    monkeypatch.setattr(evaluator, "load_set", lambda *args: None)
     monkeypatch.setattr(evaluator, "train_evaluator", fake_train)
     assert evaluator.main(["--train", "a", "--test", "b", "--out", "o", "--device", text]) == 0
+    assert seen["device"] == canonical
+
+
+@pytest.mark.parametrize(("text", "canonical"), [("0", "cuda:0"), ("-1", "cpu")])
+def test_har_score(text, canonical, monkeypatch):
+    from mdm_kinemic.har import score
+
+    seen = {}
+
+    def fake_load(path, device):
+        seen["device"] = device
+        raise ValueError("stop here")
+
+    monkeypatch.setattr(score, "load_recogniser", fake_load)
+    with pytest.raises(SystemExit):
+        score.main(["--recogniser", "r", "--test", "t", "--out", "o", "--device", text])
     assert seen["device"] == canonical
 
 

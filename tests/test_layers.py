@@ -3,6 +3,7 @@ through others, deferred imports (inside functions) included."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import grimp
@@ -13,7 +14,15 @@ SETUP_CFG = Path(__file__).resolve().parents[1] / "setup.cfg"
 
 
 def test_import_contracts_are_kept(capsys: pytest.CaptureFixture[str]) -> None:
-    status = lint_imports(config_filename=str(SETUP_CFG), no_cache=True)
+    # import-linter configures logging with dictConfig, which disables every logger that exists;
+    # the other tests read the package's log records, so their state is put back
+    loggers = [logging.getLogger(name) for name in logging.root.manager.loggerDict]
+    disabled = [logger.disabled for logger in loggers]
+    try:
+        status = lint_imports(config_filename=str(SETUP_CFG), no_cache=True)
+    finally:
+        for logger, was_disabled in zip(loggers, disabled):
+            logger.disabled = was_disabled
     report = capsys.readouterr().out
     # the report names each offending import as "importer -> imported (l.N)"
     assert status == 0, report

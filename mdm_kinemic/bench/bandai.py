@@ -20,14 +20,11 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from dataclasses import fields
 from pathlib import Path
 
 from mdm_kinemic.bench.corpus import resolve_corpus
 from mdm_kinemic.bench.presets import (
-    FIELD_HELP,
     PRESETS,
-    TEXT_ENCODERS,
     BenchPreset,
     check_har_iterations,
     get_preset,
@@ -42,7 +39,7 @@ from mdm_kinemic.bench.split import (
 )
 from mdm_kinemic.bench.stages import STAGES, Bench, StageError
 from mdm_kinemic.bench.summary import SUMMARY_FILE, build_summary, write_summary
-from mdm_kinemic.flags import device_type
+from mdm_kinemic.flags import add_dataclass_options, given_values
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,16 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--until", default="split", choices=STAGES, help="last stage to run (default: %(default)s)")
     p.add_argument("--only", nargs="+", choices=STAGES, default=None, help="run just these stages")
     p.add_argument("--preset", default="cpu", choices=sorted(PRESETS), help="sizes of every stage (default: %(default)s)")
-    g = p.add_argument_group("preset overrides", "replace one size of the preset")
-    for f in fields(BenchPreset):
-        kwargs: dict = {"default": None, "help": f"{FIELD_HELP[f.name]} (default: the preset's)"}
-        if f.name == "text_encoder":
-            kwargs["choices"] = TEXT_ENCODERS
-        elif f.name == "device":
-            kwargs["type"] = device_type
-        else:
-            kwargs["type"] = float if f.type == "float" else int
-        g.add_argument(f"--{f.name}", **kwargs)
+    add_dataclass_options(p, BenchPreset, "preset overrides", unset_defaults=True,
+                          description="replace one size of the preset (defaults shown: the full preset's)")
     p.add_argument("--workers", type=int, default=1, help="converter processes when --bandai_root is raw BVH")
     p.add_argument("--nice", type=int, default=10, help="niceness of the stage commands (0: none)")
     p.add_argument("--keep_going", action="store_true", help="after a failed stage, run the others whose inputs exist")
@@ -86,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         splits = [SplitSettings(parse_target_contents(text), args.shots, args.seed) for text in args.target_contents]
-        preset = get_preset(args.preset, **{f.name: getattr(args, f.name) for f in fields(BenchPreset)})
+        preset = get_preset(args.preset, **given_values(BenchPreset, args))
         if args.jobs < 1:
             raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
         for split in splits:

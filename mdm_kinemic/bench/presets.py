@@ -10,9 +10,9 @@ is in docs/benchmark.md).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 
-from mdm_kinemic.flags import parse_device
+from mdm_kinemic.flags import device_field, parse_device
 from mdm_kinemic.har.protocol import HarProtocol
 
 TEXT_ENCODERS = ("minilm", "clip")
@@ -52,21 +52,25 @@ class BenchPreset:
             (N = cuda:N, -1 = cpu); flags.parse_device spells it canonically.
     """
 
-    teacher_latent_dim: int = 512
-    teacher_layers: int = 8
-    teacher_steps: int = 200_000
-    teacher_batch_size: int = 64
-    diffusion_steps: int = 50
-    text_encoder: str = "minilm"
-    fewshot_steps: int = 5000
-    fewshot_lr: float = 2e-5
-    per_class: int = 383
-    har_seeds: int = 5
-    har_epochs: int = 80
-    har_min_iterations: int = 640
-    har_base_channels: int = 64
-    har_clip_len: int = 100
-    device: str = "auto"
+    teacher_latent_dim: int = field(default=512, metadata={"help": "teacher MDM latent width"})
+    teacher_layers: int = field(default=8, metadata={"help": "teacher transformer blocks"})
+    teacher_steps: int = field(default=200_000, metadata={"help": "teacher training steps (upstream finishes the epoch)"})
+    teacher_batch_size: int = field(default=64, metadata={"help": "teacher batch size"})
+    diffusion_steps: int = field(default=50, metadata={"help": "diffusion steps T of the teacher and its students"})
+    text_encoder: str = field(default="minilm", metadata={
+        "choices": TEXT_ENCODERS,
+        "help": "teacher text condition: minilm (sentence encoder) or clip (needs CLIP weights)"})
+    fewshot_steps: int = field(default=5000, metadata={"help": "KineMIC / MDM+LoRA training steps"})
+    fewshot_lr: float = field(default=2e-5, metadata={"help": "KineMIC / MDM+LoRA AdamW learning rate"})
+    per_class: int = field(default=383, metadata={"help": "synthetic motions per class"})
+    har_seeds: int = field(default=5, metadata={"help": "ST-GCN seeds"})
+    har_epochs: int = field(default=80, metadata={"help": "ST-GCN epochs"})
+    har_min_iterations: int = field(default=640, metadata={
+        "help": "fewest SGD iterations of every ST-GCN (epochs are raised to reach them)"})
+    har_base_channels: int = field(default=64, metadata={"help": "ST-GCN width of the first stage"})
+    har_clip_len: int = field(default=100, metadata={"help": "frames sampled per clip for ST-GCN"})
+    device: str = device_field("auto", help="torch device of every stage: auto, cpu, cuda, cuda:N, or upstream's "
+                                            "integer (N = cuda:N, -1 = cpu)")
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -83,25 +87,6 @@ class BenchPreset:
         except ValueError as err:
             raise ValueError(f"BenchPreset.device: {err}") from err
 
-
-#: one line per BenchPreset field, for the CLI's help
-FIELD_HELP = {
-    "teacher_latent_dim": "teacher MDM latent width",
-    "teacher_layers": "teacher transformer blocks",
-    "teacher_steps": "teacher training steps (upstream finishes the epoch)",
-    "teacher_batch_size": "teacher batch size",
-    "diffusion_steps": "diffusion steps T of the teacher and its students",
-    "text_encoder": "teacher text condition: minilm (sentence encoder) or clip (needs CLIP weights)",
-    "fewshot_steps": "KineMIC / MDM+LoRA training steps",
-    "fewshot_lr": "KineMIC / MDM+LoRA AdamW learning rate",
-    "per_class": "synthetic motions per class",
-    "har_seeds": "ST-GCN seeds",
-    "har_epochs": "ST-GCN epochs",
-    "har_min_iterations": "fewest SGD iterations of every ST-GCN (epochs are raised to reach them)",
-    "har_base_channels": "ST-GCN width of the first stage",
-    "har_clip_len": "frames sampled per clip for ST-GCN",
-    "device": "torch device of every stage: auto, cpu, cuda, cuda:N, or upstream's N / -1 (= cpu)",
-}
 
 PRESETS = {
     "full": BenchPreset(),

@@ -299,7 +299,7 @@ class Bench:
 
     def _har_args(self, name: str) -> list:
         return ["--test", self.target, "--test_split", "test", "--seeds", self.preset.har_seeds, *self._protocol_args(),
-                "--jobs", self.jobs, "--out", self.har_dir(name)]
+                "--jobs", self.jobs, "--no-progress", "--out", self.har_dir(name)]  # a log file, not a terminal
 
     def evaluator_done(self) -> bool:
         return self.evaluator_stem.with_suffix(".safetensors").is_file() and self.evaluator_stem.with_suffix(".json").is_file()

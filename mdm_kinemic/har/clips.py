@@ -24,15 +24,17 @@ class SkeletonClips:
     """A labelled set of joint-position clips.
 
     Attributes:
-        joints: N arrays [T_i, V, 3], float32, metres (HumanML3D: Y up, 20 fps).
+        joints: N arrays [T_i, V, 3] (one body) or [M_i, T_i, V, 3] (M_i bodies, PYSKL's
+            keypoint layout), float32, metres (HumanML3D: Y up, 20 fps).
         labels: int64 array [N], indices into ``class_names``.
         class_names: names of the classes the labels index.
         ids: N clip ids (file stems), for error messages and reports.
         source: where the clips come from (a folder), named in error messages.
 
     Raises:
-        ValueError: inconsistent lengths, labels outside class_names, clips that are not [T, V, 3],
-            or clips with different joint counts (naming the first offending clip).
+        ValueError: inconsistent lengths, labels outside class_names, clips that are neither
+            [T, V, 3] nor [M, T, V, 3], or clips with different joint counts (naming the first
+            offending clip).
     """
 
     joints: tuple[np.ndarray, ...]
@@ -56,12 +58,14 @@ class SkeletonClips:
                 f"got labels in [{self.labels.min()}, {self.labels.max()}]"
             )
         for clip_id, clip in zip(self.ids, self.joints):
-            if clip.ndim != 3 or clip.shape[-1] != 3:
-                raise ValueError(f"{self.source}: clip {clip_id} must be [T, V, 3] joint positions, got {clip.shape}")
-            if clip.shape[1] != self.joints[0].shape[1]:
+            if clip.ndim not in (3, 4) or clip.shape[-1] != 3 or (clip.ndim == 4 and clip.shape[0] < 1):
                 raise ValueError(
-                    f"{self.source}: mismatched joint counts: clip {self.ids[0]} has {self.joints[0].shape[1]} "
-                    f"joints, clip {clip_id} has {clip.shape[1]}; convert all clips to one skeleton"
+                    f"{self.source}: clip {clip_id} must be [T, V, 3] or [M, T, V, 3] joint positions, got {clip.shape}"
+                )
+            if clip.shape[-2] != self.joints[0].shape[-2]:
+                raise ValueError(
+                    f"{self.source}: mismatched joint counts: clip {self.ids[0]} has {self.joints[0].shape[-2]} "
+                    f"joints, clip {clip_id} has {clip.shape[-2]}; convert all clips to one skeleton"
                 )
 
     def __len__(self) -> int:
@@ -71,7 +75,7 @@ class SkeletonClips:
     def num_joints(self) -> int:
         if not self.joints:
             raise ValueError(f"{self.source}: the set is empty, its joint count is undefined")
-        return int(self.joints[0].shape[1])
+        return int(self.joints[0].shape[-2])
 
     @property
     def present_classes(self) -> list[str]:
@@ -93,7 +97,7 @@ class SkeletonClips:
 
     def check_min_frames(self, min_frames: int) -> None:
         """Raise ValueError naming every clip shorter than ``min_frames`` (the ST-GCN temporal kernel)."""
-        short = [f"{i} ({c.shape[0]} frames)" for i, c in zip(self.ids, self.joints) if c.shape[0] < min_frames]
+        short = [f"{i} ({c.shape[-3]} frames)" for i, c in zip(self.ids, self.joints) if c.shape[-3] < min_frames]
         if short:
             raise ValueError(
                 f"{self.source}: {len(short)} clip(s) shorter than ST-GCN's temporal kernel of {min_frames} frames: "

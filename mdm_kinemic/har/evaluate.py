@@ -7,8 +7,12 @@ metrics (accuracy, FID, diversity, multimodality) of the real and synthetic trai
 recogniser trained on real data.
 
 Example:
-    python -m mdm_kinemic.har.evaluate --train_real data/ntu_fewshot --train_synthetic synth/kinemic \\
-        --test data/ntu_test --seeds 5 --epochs 80 --out results/kinemic
+    python -m mdm_kinemic.har.evaluate --train_real DATA/ntu_fewshot --train_synthetic OUT/synth/kinemic \\
+        --test DATA/ntu_test --seeds 5 --epochs 80 --out OUT/har/kinemic
+
+Each set is a HumanML3D-layout folder or a PYSKL annotation pickle, ``PATH[:SPLIT]``
+(har/sources.py): ``--train_real DATA/ntu120_3danno.pkl:xsub_train --test DATA/ntu120_3danno.pkl:xsub_val``.
+Every run leaves, per seed, its recogniser, its test scores and its per-epoch log (har/artefacts.py).
 """
 
 from __future__ import annotations
@@ -16,22 +20,32 @@ from __future__ import annotations
 import argparse
 import logging
 import multiprocessing
-from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+import pickle
+import sys
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from mdm_kinemic.flags import DEVICE_HELP, device_type
+from mdm_kinemic.har.artefacts import (
+    RECOGNISER_STEM,
+    EpochLog,
+    seed_folder,
+    write_scores,
+    write_test_clips,
+)
 from mdm_kinemic.har.clips import (
     INPUT_MODES,
     SkeletonClips,
     concat_clips,
-    load_clips,
     training_classes,
 )
-from mdm_kinemic.har.evaluator import load_recogniser
+from mdm_kinemic.har.evaluator import load_recogniser, save_recogniser
 from mdm_kinemic.har.metrics import DEFINITIONS, generative_metrics
 from mdm_kinemic.har.protocol import (
     HarProtocol,
@@ -39,6 +53,7 @@ from mdm_kinemic.har.protocol import (
     protocol_from_args,
 )
 from mdm_kinemic.har.report import save_confusion_png, write_json
+from mdm_kinemic.har.sources import load_set
 from mdm_kinemic.har.stats import (
     CONVERGENCE_MIN_TRAIN_RECALL,
     balanced_accuracy,
@@ -48,7 +63,14 @@ from mdm_kinemic.har.stats import (
     summarize_seeds,
 )
 from mdm_kinemic.har.stgcn import TEMPORAL_KERNEL
-from mdm_kinemic.har.train import TrainedSTGCN, resolve_device, top1, train_stgcn
+from mdm_kinemic.har.train import (
+    TrainedSTGCN,
+    deterministic_algorithms,
+    enable_deterministic_algorithms,
+    resolve_device,
+    top1,
+    train_stgcn,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -57,15 +79,27 @@ RESULTS_FILE = "har_results.json"
 REAL_ONLY, REAL_PLUS_SYNTHETIC = "real_only", "real_plus_synthetic"
 MAX_OVER_EPOCHS_KEY = "top1_max_over_epochs_authors_selected_on_test"
 GEN_METRIC_CHOICES = ("action2motion", "text2motion", "both", "none")
+#: Where the generative metrics' recogniser trained on --recogniser_train is saved (OUT/STEM.*).
+GEN_RECOGNISER_STEM = "generative_metrics_recogniser"
 
 
-def _one_thread() -> None:
-    """Process-pool initialiser: one torch thread per seed process (parallel seeds share the cores)."""
+def _init_worker(deterministic: bool) -> None:
+    """Process-pool initialiser: one torch thread per seed process (parallel seeds share the cores),
+    deterministic algorithms for the life of the process when asked (the pool's processes run
+    nothing else)."""
     torch.set_num_threads(1)
+    if deterministic:
+        enable_deterministic_algorithms()
 
 
 def train_and_test_seed(
-    train: SkeletonClips, test: SkeletonClips, protocol: HarProtocol, seed: int, device: torch.device
+    train: SkeletonClips,
+    test: SkeletonClips,
+    protocol: HarProtocol,
+    seed: int,
+    device: torch.device,
+    log_folder: Path | None = None,
+    on_epoch: Callable[[dict], None] | None = None,
 ) -> tuple[dict, TrainedSTGCN]:
     """One seed of a run: train, test, and check convergence on the training clips.
 
@@ -74,19 +108,34 @@ def train_and_test_seed(
         protocol: the HAR protocol.
         seed: training seed.
         device: training device.
+        log_folder: where the per-epoch log goes as it trains (har/artefacts.py EpochLog; None:
+            no log).
+        on_epoch: also called with each epoch's record (progress bars).
 
     Returns:
-        (record, trained recogniser). The record holds the seed's test predictions, its test
-        confusion matrix, top-1 and balanced accuracy (%), its epochs and SGD iterations, its
-        recall (%) per class on its own training clips and ``converged`` (stats.is_converged).
+        (record, trained recogniser). The record holds the seed's test scores (class
+        probabilities [N_test, K]) and predictions, its test confusion matrix, top-1 and
+        balanced accuracy (%), its epochs and SGD iterations, its recall (%) per class on its
+        own training clips and ``converged`` (stats.is_converged).
     """
-    trained = train_stgcn(train, protocol, seed, device=device, test=test)
+    with ExitStack() as stack:
+        callbacks = [stack.enter_context(EpochLog(log_folder))] if log_folder is not None else []
+        if on_epoch is not None:
+            callbacks.append(on_epoch)
+
+        def each_epoch(record: dict) -> None:
+            for callback in callbacks:
+                callback(record)
+
+        trained = train_stgcn(train, protocol, seed, device=device, test=test, on_epoch=each_epoch)
     k = len(train.class_names)
-    predictions = trained.predict(test)
+    scores = trained.embed(test)[0]
+    predictions = scores.argmax(axis=1)
     confusion = confusion_matrix(test.labels, predictions, k)
     train_confusion = confusion_matrix(train.labels, trained.predict(train), k)
     record = {
         "seed": seed,
+        "scores": scores.astype(np.float32),
         "predictions": predictions,
         "confusion": confusion,
         "top1": top1(predictions, test.labels),
@@ -102,14 +151,42 @@ def train_and_test_seed(
 
 
 def _run_seeds(
-    train: SkeletonClips, test: SkeletonClips, protocol: HarProtocol, device: torch.device, jobs: int
+    name: str,
+    train: SkeletonClips,
+    test: SkeletonClips,
+    protocol: HarProtocol,
+    device: torch.device,
+    jobs: int,
+    run_folder: Path | None,
+    bar: tqdm,
+    deterministic: bool,
 ) -> list[tuple[dict, TrainedSTGCN]]:
-    """train_and_test_seed for every seed, in seed order; ``jobs`` > 1 runs them in one-thread processes."""
+    """train_and_test_seed for every seed, in seed order; ``jobs`` > 1 runs them in one-thread processes.
+
+    ``bar`` counts epochs: one by one in a sequential run, a seed's worth when a parallel seed ends.
+    """
+    def log_folder(seed: int) -> Path | None:
+        return None if run_folder is None else seed_folder(run_folder, seed)
+
     if jobs == 1:
-        return [train_and_test_seed(train, test, protocol, seed, device) for seed in protocol.seed_list]
+        def advance(record: dict) -> None:
+            bar.set_postfix(loss=f"{record['loss']:.3f}", refresh=False)
+            bar.update(1)
+
+        results = []
+        for seed in protocol.seed_list:
+            bar.set_description(f"{name} seed {seed}")
+            results.append(train_and_test_seed(train, test, protocol, seed, device, log_folder(seed), advance))
+        return results
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_one_thread) as pool:
-        futures = [pool.submit(_seed_in_worker, train, test, protocol, seed, device) for seed in protocol.seed_list]
+    with ProcessPoolExecutor(
+        max_workers=jobs, mp_context=context, initializer=_init_worker, initargs=(deterministic,)
+    ) as pool:
+        futures = [
+            pool.submit(_seed_in_worker, train, test, protocol, seed, device, log_folder(seed)) for seed in protocol.seed_list
+        ]
+        for done in as_completed(futures):
+            bar.update(done.result()[1].epochs)
         results = [f.result() for f in futures]
     for _, trained in results:
         trained.model.to(device)
@@ -117,12 +194,33 @@ def _run_seeds(
 
 
 def _seed_in_worker(
-    train: SkeletonClips, test: SkeletonClips, protocol: HarProtocol, seed: int, device: torch.device
+    train: SkeletonClips, test: SkeletonClips, protocol: HarProtocol, seed: int, device: torch.device, log_folder: Path | None
 ) -> tuple[dict, TrainedSTGCN]:
     """train_and_test_seed in a pool process; the model comes back on the CPU (CUDA tensors do not cross processes safely)."""
-    record, trained = train_and_test_seed(train, test, protocol, seed, device)
+    record, trained = train_and_test_seed(train, test, protocol, seed, device, log_folder)
     trained.model.cpu()
     return record, trained
+
+
+def _save_seed(folder: Path, name: str, trained: TrainedSTGCN, record: dict, train: SkeletonClips, test: SkeletonClips) -> str:
+    """The seed's recogniser (har/evaluator.py format) and test scores; returns the recogniser's stem."""
+    stem = folder / RECOGNISER_STEM
+    save_recogniser(
+        trained,
+        stem,
+        {
+            "run": name,
+            "train_source": train.source,
+            "train_clips": len(train),
+            "test_source": test.source,
+            "test_clips": len(test),
+            "test_top1": record["top1"],
+            "test_balanced_accuracy": record["balanced"],
+            "converged": record["converged"],
+        },
+    )
+    write_scores(folder, record["scores"])
+    return str(stem)
 
 
 def evaluate_run(
@@ -133,6 +231,8 @@ def evaluate_run(
     device: torch.device,
     out_dir: Path | None = None,
     jobs: int = 1,
+    progress: bool = False,
+    deterministic: bool = False,
 ) -> tuple[dict, list[TrainedSTGCN]]:
     """Train and test one recogniser per seed on ``train``; summarise over seeds.
 
@@ -141,9 +241,14 @@ def evaluate_run(
         train, test: labelled clips; the classifier's classes are the classes present in train.
         protocol: the HAR protocol.
         device: training device.
-        out_dir: where the confusion-matrix PNG goes (None: no PNG).
+        out_dir: where the confusion-matrix PNG and the run folder ``OUT/NAME`` go: per seed the
+            recogniser, test scores and per-epoch log, and test_clips.json (har/artefacts.py);
+            None: nothing is written.
         jobs: seeds trained at once, each in its own process with one torch thread; a seed's
-            result does not depend on ``jobs`` (the same as a sequential one-thread run).
+            result and artefacts do not depend on ``jobs`` (the same as a sequential one-thread run).
+        progress: a tqdm bar over seeds and epochs on stderr.
+        deterministic: worker processes use deterministic algorithms (``jobs`` > 1; the calling
+            process is the caller's to set, see run_har_evaluation).
 
     Returns:
         (results dict, trained recognisers in seed order). The dict holds the final-epoch top-1
@@ -151,7 +256,8 @@ def evaluate_run(
         seeds), every seed's test predictions (for paired statistics, har/paired.py), epochs,
         iterations and convergence flag, the test clips per class, per-class accuracy and the
         confusion matrix summed over seeds, and, when tracked, the authors' max-over-epochs
-        column, labelled as selected on the test split.
+        column, labelled as selected on the test split, and with ``out_dir`` the folder of the
+        run's artefacts (``artefacts``) and each seed's recogniser stem (``recognisers``).
 
     Raises:
         ValueError: test classes absent from train, mismatched joint counts, clips too short,
@@ -161,10 +267,16 @@ def evaluate_run(
         raise ValueError(f"jobs must be >= 1, got {jobs}")
     classes = training_classes([train], test)
     train, test = train.relabel(classes), test.relabel(classes)
-    records, trained_models = [], []
-    for record, trained in _run_seeds(train, test, protocol, device, jobs):
+    run_folder = None if out_dir is None else out_dir / name
+    epochs = protocol.schedule(len(train))[0]
+    with tqdm(total=epochs * protocol.seeds, desc=name, unit="epoch", disable=not progress, file=sys.stderr) as bar:
+        outcomes = _run_seeds(name, train, test, protocol, device, jobs, run_folder, bar, deterministic)
+    records, trained_models, stems = [], [], []
+    for record, trained in outcomes:
         records.append(record)
         trained_models.append(trained)
+        if run_folder is not None:
+            stems.append(_save_seed(seed_folder(run_folder, record["seed"]), name, trained, record, train, test))
         logger.info(
             "%s seed %d: final-epoch top-1 %.2f %%, balanced %.2f %%, %d iterations%s (%.1f s)", name, record["seed"],
             record["top1"], record["balanced"], record["iterations"], "" if record["converged"] else ", NOT CONVERGED",
@@ -200,6 +312,10 @@ def evaluate_run(
         "epoch_test_top1_per_seed": [r["epoch_test_top1"] for r in records],
         "train_seconds_per_seed": [r["seconds"] for r in records],
     }
+    if run_folder is not None:
+        write_test_clips(run_folder, test)
+        result["artefacts"] = name
+        result["recognisers"] = [str(Path(stem).relative_to(out_dir)) for stem in stems]
     if out_dir is not None:
         png = save_confusion_png(
             out_dir / f"confusion_{name}.png", confusion, classes, f"{name}: {len(protocol.seed_list)} seed(s), final epoch"
@@ -253,6 +369,8 @@ def run_har_evaluation(
     jobs: int = 1,
     recogniser: TrainedSTGCN | None = None,
     recogniser_source: str = "",
+    progress: bool = False,
+    deterministic: bool = False,
 ) -> dict:
     """The full evaluation: real-only baseline, real + synthetic, generative metrics; writes JSON and PNGs.
 
@@ -262,7 +380,8 @@ def run_har_evaluation(
         protocol: the HAR protocol.
         train_synthetic: synthetic clips added to train_real; None runs the baseline alone.
         device: 'auto', 'cpu', 'cuda', ...
-        out_dir: folder for har_results.json and the confusion PNGs (None: write nothing).
+        out_dir: folder for har_results.json, the confusion PNGs and each run's artefacts (per
+            seed: recogniser, test scores, per-epoch log; har/artefacts.py) (None: write nothing).
         gen_metrics: one of GEN_METRIC_CHOICES.
         recogniser_train: real clips to train the metrics' recogniser on (default train_real,
             whose first-seed baseline model is reused).
@@ -270,6 +389,9 @@ def run_har_evaluation(
         recogniser: a trained recogniser (the fixed evaluator, har/evaluator.py) for the
             generative metrics, instead of training one; not with recogniser_train.
         recogniser_source: where ``recogniser`` was read from, for the report.
+        progress: tqdm bars over seeds and epochs on stderr.
+        deterministic: torch's deterministic algorithms and cuDNN settings during the runs
+            (train.deterministic_algorithms), in the worker processes too; for CUDA runs.
 
     Returns:
         the results dict written to ``out_dir/har_results.json``.
@@ -302,6 +424,7 @@ def run_har_evaluation(
     results: dict = {
         "protocol": protocol.to_dict(),
         "device": str(torch_device),
+        "deterministic": deterministic,
         "accuracy_note": "top-1 and balanced accuracy (mean per-class recall, the headline) in % on the test split "
         "after the final epoch of each seed; nothing is selected on test. "
         f"'{MAX_OVER_EPOCHS_KEY}' reproduces the authors' max over epochs of test accuracy and is not an unbiased estimate.",
@@ -311,35 +434,44 @@ def run_har_evaluation(
         },
         "runs": {},
     }
-    real_result, real_models = evaluate_run(REAL_ONLY, train_real, test, protocol, torch_device, out_path, jobs)
-    results["runs"][REAL_ONLY] = real_result
-    if train_synthetic is not None:
-        results["data"]["train_synthetic"] = {"source": train_synthetic.source, "clips": len(train_synthetic)}
-        classes = training_classes(train_sets, test)
-        mixed = concat_clips(train_sets, classes, f"{train_real.source} + {train_synthetic.source}")
-        results["runs"][REAL_PLUS_SYNTHETIC] = evaluate_run(
-            REAL_PLUS_SYNTHETIC, mixed, test, protocol, torch_device, out_path, jobs
-        )[0]
-    if gen_metrics != "none":
-        definitions = ["action2motion", "text2motion"] if gen_metrics == "both" else [gen_metrics]
-        if recogniser is not None:
-            source = f"fixed evaluator {recogniser_source}, trained on its own real clips"
-        elif recogniser_train is None:
-            recogniser, source = real_models[0], train_real.source
-        else:
-            classes = training_classes([recogniser_train], test)
-            recogniser = train_stgcn(recogniser_train.relabel(classes), protocol, protocol.first_seed, device=torch_device)
-            source = recogniser_train.source
-        sets = {"train_real": train_real} if train_synthetic is None else {"train_real": train_real, "train_synthetic": train_synthetic}
-        results["generative_metrics"] = {
-            "recogniser": f"ST-GCN trained on {source} (seed {recogniser.seed}, final epoch), features = pooled 256-d embedding",
-            "definitions": {name: DEFINITIONS[name].to_dict() for name in definitions},
-            "reference": f"FID against the test split {test.source}",
-            "sets": generative_report(recogniser, sets, test, definitions, protocol.first_seed),
-            "recogniser_test_balanced_accuracy": balanced_accuracy(
-                confusion_matrix(test.relabel(recogniser.class_names).labels, recogniser.predict(test), len(recogniser.class_names))
-            ),
-        }
+    options = {"jobs": jobs, "progress": progress, "deterministic": deterministic}
+    with deterministic_algorithms(deterministic):
+        real_result, real_models = evaluate_run(REAL_ONLY, train_real, test, protocol, torch_device, out_path, **options)
+        results["runs"][REAL_ONLY] = real_result
+        if train_synthetic is not None:
+            results["data"]["train_synthetic"] = {"source": train_synthetic.source, "clips": len(train_synthetic)}
+            classes = training_classes(train_sets, test)
+            mixed = concat_clips(train_sets, classes, f"{train_real.source} + {train_synthetic.source}")
+            results["runs"][REAL_PLUS_SYNTHETIC] = evaluate_run(
+                REAL_PLUS_SYNTHETIC, mixed, test, protocol, torch_device, out_path, **options
+            )[0]
+        if gen_metrics != "none":
+            definitions = ["action2motion", "text2motion"] if gen_metrics == "both" else [gen_metrics]
+            if recogniser is not None:
+                source = f"fixed evaluator {recogniser_source}, trained on its own real clips"
+                saved = recogniser_source
+            elif recogniser_train is None:
+                recogniser, source = real_models[0], train_real.source
+                saved = real_result["recognisers"][0] if out_path is not None else None
+            else:
+                classes = training_classes([recogniser_train], test)
+                recogniser = train_stgcn(recogniser_train.relabel(classes), protocol, protocol.first_seed, device=torch_device)
+                source = recogniser_train.source
+                saved = None
+                if out_path is not None:
+                    save_recogniser(recogniser, out_path / GEN_RECOGNISER_STEM, {"train_source": source})
+                    saved = GEN_RECOGNISER_STEM
+            sets = {"train_real": train_real} if train_synthetic is None else {"train_real": train_real, "train_synthetic": train_synthetic}
+            results["generative_metrics"] = {
+                "recogniser": f"ST-GCN trained on {source} (seed {recogniser.seed}, final epoch), features = pooled 256-d embedding",
+                "recogniser_ckpt": saved,
+                "definitions": {name: DEFINITIONS[name].to_dict() for name in definitions},
+                "reference": f"FID against the test split {test.source}",
+                "sets": generative_report(recogniser, sets, test, definitions, protocol.first_seed),
+                "recogniser_test_balanced_accuracy": balanced_accuracy(
+                    confusion_matrix(test.relabel(recogniser.class_names).labels, recogniser.predict(test), len(recogniser.class_names))
+                ),
+            }
     if out_path is not None:
         write_json(out_path / RESULTS_FILE, results)
     return results
@@ -378,23 +510,28 @@ def format_summary(results: dict) -> str:
     return "\n".join(lines)
 
 
+SET_HELP = "a HumanML3D-layout folder or a PYSKL annotation .pkl, as PATH or PATH:SPLIT"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mdm_kinemic.har.evaluate", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--train_real", required=True, help="HumanML3D-layout folder of the real training clips")
-    parser.add_argument("--train_real_split", default=None, help="split of --train_real passed to load_labelled (default: its labels.txt)")
-    parser.add_argument("--train_synthetic", default=None, help="HumanML3D-layout folder of synthetic clips (omit for a real-only run)")
+    parser.add_argument("--train_real", required=True, help=f"the real training clips: {SET_HELP}")
+    parser.add_argument("--train_real_split", default=None, help="split of --train_real (a folder's split list or a pickle's split name; default: a folder's labels.txt), the same as PATH:SPLIT")
+    parser.add_argument("--train_synthetic", default=None, help=f"synthetic clips (omit for a real-only run): {SET_HELP}")
     parser.add_argument("--train_synthetic_split", default=None, help="split of --train_synthetic")
-    parser.add_argument("--test", required=True, help="HumanML3D-layout folder of the test clips")
+    parser.add_argument("--test", required=True, help=f"the test clips: {SET_HELP}")
     parser.add_argument("--test_split", default=None, help="split of --test")
-    parser.add_argument("--input", choices=INPUT_MODES, default="auto", help="joints from new_joints, from recover_from_ric of new_joint_vecs, or auto (default)")
-    parser.add_argument("--missing", choices=("error", "skip"), default="error", help="listed clips without motion files: fail (default) or skip them")
+    parser.add_argument("--input", choices=INPUT_MODES, default="auto", help="joints of folders from new_joints, from recover_from_ric of new_joint_vecs, or auto (default)")
+    parser.add_argument("--missing", choices=("error", "skip"), default="error", help="listed clips of folders without motion files: fail (default) or skip them")
     parser.add_argument("--gen_metrics", choices=GEN_METRIC_CHOICES, default="action2motion", help="generative metric definition(s) (default: action2motion)")
-    parser.add_argument("--recogniser_train", default=None, help="real clips for the generative metrics' recogniser (default: --train_real)")
+    parser.add_argument("--recogniser_train", default=None, help=f"real clips for the generative metrics' recogniser (default: --train_real): {SET_HELP}")
     parser.add_argument("--recogniser_train_split", default=None, help="split of --recogniser_train")
-    parser.add_argument("--recogniser_ckpt", default=None, help="a trained recogniser (STEM.safetensors + STEM.json of python -m mdm_kinemic.har.evaluator) for the generative metrics, reused instead of training one; not with --recogniser_train")
-    parser.add_argument("--out", default="har_results", help="output folder for har_results.json and confusion PNGs")
+    parser.add_argument("--recogniser_ckpt", default=None, help="a trained recogniser (STEM.safetensors + STEM.json of python -m mdm_kinemic.har.evaluator, or OUT/RUN/seedS/recogniser of an earlier run) for the generative metrics, reused instead of training one; not with --recogniser_train")
+    parser.add_argument("--out", default="har_results", help="output folder: har_results.json, confusion PNGs, and per run and seed the recogniser, test scores and training log")
     parser.add_argument("--device", default="auto", type=device_type, help=DEVICE_HELP)
     parser.add_argument("--jobs", type=int, default=1, help="seeds trained at once, each in a process of one torch thread (CPU: avoids the slowdown of competing multi-threaded runs; a seed's result equals a sequential one-thread run's)")
+    parser.add_argument("--deterministic", action="store_true", help="torch.use_deterministic_algorithms(True), cuDNN deterministic and no benchmarking, $CUBLAS_WORKSPACE_CONFIG=:4096:8: a seed repeats its CUDA run (slower)")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="a progress bar over seeds and epochs on stderr (--no-progress: none)")
     parser.add_argument("--quick", action="store_true", help="CPU smoke run: HarProtocol.quick() (2 seeds, 2 epochs, 32-frame clips) unless flags override")
     add_protocol_arguments(parser)
     return parser
@@ -405,40 +542,53 @@ def main(argv: Sequence[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error(f"--jobs must be >= 1, got {args.jobs}")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    protocol = protocol_from_args(args, quick=args.quick)
-    device = "cpu" if args.quick and args.device == "auto" else args.device
-    def load(root, split):
-        return None if root is None else load_clips(root, split, args.input, args.missing)
-
-    train_real = load(args.train_real, args.train_real_split)
-    test = load(args.test, args.test_split)
-    synthetic = load(args.train_synthetic, args.train_synthetic_split)
-    recogniser_train = load(args.recogniser_train, args.recogniser_train_split)
     if args.recogniser_ckpt is not None and args.recogniser_train is not None:
         parser.error("--recogniser_ckpt and --recogniser_train exclude each other: pass one")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    try:
+        protocol = protocol_from_args(args, quick=args.quick)
+    except ValueError as err:
+        parser.error(str(err))
+    device = "cpu" if args.quick and args.device == "auto" else args.device
+    sets = {}
+    try:
+        for flag in ("train_real", "test", "train_synthetic", "recogniser_train"):
+            spec, split = getattr(args, flag), getattr(args, f"{flag}_split")
+            sets[flag] = None if spec is None else load_set(spec, split, args.input, args.missing)
+    except (OSError, ValueError, pickle.UnpicklingError) as err:
+        parser.error(f"--{flag}: {err}")
     recogniser = None
     if args.recogniser_ckpt is not None:
         try:
             recogniser = load_recogniser(args.recogniser_ckpt, resolve_device(device))
         except (FileNotFoundError, ValueError) as err:
             parser.error(str(err))
-    results = run_har_evaluation(
-        train_real,
-        test,
+    try:
+        results = _evaluate(args, sets, protocol, device, recogniser)
+    except ValueError as err:  # the sets' classes or sizes, checked before any training
+        print(f"har.evaluate: error: {err}", file=sys.stderr)
+        raise SystemExit(2) from err
+    print(format_summary(results))
+    print(f"\nwrote {Path(args.out) / RESULTS_FILE} and, per run and seed, recognisers, test scores and logs under {args.out}")
+    return results
+
+
+def _evaluate(args: argparse.Namespace, sets: dict, protocol: HarProtocol, device: str, recogniser) -> dict:
+    return run_har_evaluation(
+        sets["train_real"],
+        sets["test"],
         protocol,
-        train_synthetic=synthetic,
+        train_synthetic=sets["train_synthetic"],
         device=device,
         out_dir=args.out,
         gen_metrics=args.gen_metrics,
-        recogniser_train=recogniser_train,
+        recogniser_train=sets["recogniser_train"],
         jobs=args.jobs,
         recogniser=recogniser,
         recogniser_source=args.recogniser_ckpt or "",
+        progress=args.progress,
+        deterministic=args.deterministic,
     )
-    print(format_summary(results))
-    print(f"\nwrote {Path(args.out) / RESULTS_FILE}")
-    return results
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import pickle
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,12 +26,7 @@ from pathlib import Path
 import torch
 
 from mdm_kinemic.flags import DEVICE_HELP, device_type
-from mdm_kinemic.har.clips import (
-    INPUT_MODES,
-    SkeletonClips,
-    load_clips,
-    training_classes,
-)
+from mdm_kinemic.har.clips import INPUT_MODES, SkeletonClips, training_classes
 from mdm_kinemic.har.protocol import (
     HarProtocol,
     add_protocol_arguments,
@@ -38,6 +34,7 @@ from mdm_kinemic.har.protocol import (
 )
 from mdm_kinemic.har.report import write_json
 from mdm_kinemic.har.skeleton import layout_for_joints
+from mdm_kinemic.har.sources import load_set
 from mdm_kinemic.har.stats import balanced_accuracy, confusion_matrix, is_converged
 from mdm_kinemic.har.stgcn import STGCN
 from mdm_kinemic.har.train import TrainedSTGCN, resolve_device, top1, train_stgcn
@@ -148,9 +145,9 @@ def train_evaluator(
 def main(argv: Sequence[str] | None = None) -> int:
     """Train, test and save the fixed evaluator; prints its accuracy. Exit 2 on bad input."""
     parser = argparse.ArgumentParser(prog="python -m mdm_kinemic.har.evaluator", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--train", required=True, help="HumanML3D-layout folder of the real clips to train on")
-    parser.add_argument("--train_split", default=None, help="split of --train (default: its labels.txt)")
-    parser.add_argument("--test", required=True, help="HumanML3D-layout folder of the test clips")
+    parser.add_argument("--train", required=True, help="the real clips to train on: a HumanML3D-layout folder or a PYSKL .pkl, PATH or PATH:SPLIT")
+    parser.add_argument("--train_split", default=None, help="split of --train (default: a folder's labels.txt)")
+    parser.add_argument("--test", required=True, help="the test clips: a HumanML3D-layout folder or a PYSKL .pkl, PATH or PATH:SPLIT")
     parser.add_argument("--test_split", default=None, help="split of --test")
     parser.add_argument("--input", choices=INPUT_MODES, default="auto", help="joints source (as har.evaluate)")
     parser.add_argument("--out", required=True, help="checkpoint stem: writes STEM.safetensors and STEM.json")
@@ -160,10 +157,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     try:
         protocol = protocol_from_args(args)
-        train = load_clips(args.train, args.train_split, args.input)
-        test = load_clips(args.test, args.test_split, args.input)
+        train = load_set(args.train, args.train_split, args.input)
+        test = load_set(args.test, args.test_split, args.input)
         result = train_evaluator(train, test, protocol, args.out, args.device)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError, pickle.UnpicklingError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(f"evaluator: test top-1 {result['test_top1']:.2f} %, balanced {result['test_balanced_accuracy']:.2f} %, "

@@ -1,7 +1,7 @@
 """PYSKL-style skeleton preprocessing: pre-normalisation, uniform frame sampling, (N, M, T, V, C) batches.
 
 Behaviour follows PYSKL's pipeline for 3D joints (pyskl/datasets/pipelines/pose_related.py
-PreNormalize3D, sampling.py UniformSampleFrames, FormatGCNInput with one person); written anew.
+PreNormalize3D, sampling.py UniformSampleFrames, formatting.py FormatGCNInput); written anew.
 """
 
 from __future__ import annotations
@@ -135,6 +135,29 @@ def eval_sample_indices(num_frames: int, clip_len: int, num_clips: int = 1) -> n
         else:
             clips.append(uniform_sample_indices(num_frames, clip_len, rng))
     return np.stack(clips).astype(np.int64)
+
+
+def fit_persons(clip: np.ndarray, persons: int) -> np.ndarray:
+    """Give a pre-normalised clip exactly ``persons`` bodies (PYSKL FormatGCNInput ``num_person``).
+
+    Args:
+        clip: float array [M, T, V, 3].
+        persons: bodies to keep (>= 1).
+
+    Returns:
+        float32 array [persons, T, V, 3]: the first ``persons`` bodies, then all-zero bodies.
+
+    Raises:
+        ValueError: persons < 1 or a clip that is not [M, T, V, 3].
+    """
+    if persons < 1:
+        raise ValueError(f"persons must be >= 1, got {persons}")
+    if clip.ndim != 4:
+        raise ValueError(f"clip must be [M, T, V, 3], got shape {clip.shape}")
+    kept = clip[:persons].astype(np.float32)
+    if len(kept) == persons:
+        return kept
+    return np.concatenate([kept, np.zeros((persons - len(kept), *clip.shape[1:]), np.float32)])
 
 
 def gcn_batch(clips: Sequence[np.ndarray], frame_indices: Sequence[np.ndarray]) -> np.ndarray:

@@ -48,6 +48,14 @@ class HarProtocol:
     test_clips: int = field(
         default=1, metadata={"help": "uniform clips per test sample, softmax-averaged (PYSKL: 1 in val, 10 in test)"}
     )
+    persons: int = field(
+        default=1,
+        metadata={
+            "help": "bodies per clip fed to ST-GCN (PYSKL FormatGCNInput num_person): clips with more keep their first "
+            "ones, clips with fewer get all-zero bodies, and the head averages over bodies; 1 suits single-person "
+            "actions (the paper's classes), PYSKL's NTU configs use 2 (mutual actions)"
+        },
+    )
     prenorm: str = field(
         default="layout",
         metadata={
@@ -65,7 +73,7 @@ class HarProtocol:
     )
 
     def __post_init__(self) -> None:
-        for name in ("seeds", "epochs", "batch_size", "test_clips", "base_channels"):
+        for name in ("seeds", "epochs", "batch_size", "test_clips", "base_channels", "persons"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"HarProtocol.{name} must be an integer >= 1, got {value!r}")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,6 +17,7 @@ from torch import nn
 from mdm_kinemic.har.clips import SkeletonClips
 from mdm_kinemic.har.preprocess import (
     eval_sample_indices,
+    fit_persons,
     gcn_batch,
     pre_normalize,
     uniform_sample_indices,
@@ -31,6 +34,43 @@ def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
+
+
+#: cuBLAS needs a fixed workspace for deterministic results (CUDA >= 10.2; PyTorch's
+#: "Reproducibility" notes); without it use_deterministic_algorithms raises on CUDA matmuls.
+CUBLAS_WORKSPACE = ":4096:8"
+
+
+def enable_deterministic_algorithms() -> None:
+    """Make torch use deterministic algorithms only, and cuDNN neither benchmark nor pick
+    non-deterministic kernels, so that a seed repeats its CUDA run (for the whole process).
+
+    Sets $CUBLAS_WORKSPACE_CONFIG (unless set) to ``:4096:8``; it must be in place before CUDA's
+    first matmul, so call this before the first CUDA work of the process.
+    """
+    import torch.backends.cudnn as cudnn
+
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
+    torch.use_deterministic_algorithms(True)
+    cudnn.deterministic, cudnn.benchmark = True, False
+
+
+@contextmanager
+def deterministic_algorithms(enabled: bool = True) -> Iterator[None]:
+    """``enable_deterministic_algorithms`` within the block; the previous settings come back
+    afterwards. ``enabled=False`` changes nothing."""
+    if not enabled:
+        yield
+        return
+    import torch.backends.cudnn as cudnn
+
+    before = (torch.are_deterministic_algorithms_enabled(), cudnn.deterministic, cudnn.benchmark)
+    enable_deterministic_algorithms()
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before[0])
+        cudnn.deterministic, cudnn.benchmark = before[1], before[2]
 
 
 def cosine_lr(base_lr: float, iteration: int, total_iterations: int) -> float:
@@ -51,6 +91,9 @@ class TrainedSTGCN:
         train_seconds: wall time of the training loop.
         epochs: epochs trained (``protocol.epochs`` raised by ``protocol.min_iterations``).
         iterations: SGD iterations trained.
+        epoch_log: one dict per epoch: ``epoch`` (1-based), ``loss`` (mean training loss),
+            ``lr`` (learning rate of the epoch's last iteration), ``iterations`` (done so far),
+            and ``test_top1`` (%) when tracked.
     """
 
     model: STGCN
@@ -61,6 +104,7 @@ class TrainedSTGCN:
     train_seconds: float = 0.0
     epochs: int = 0
     iterations: int = 0
+    epoch_log: list[dict] = field(default_factory=list)
 
     @property
     def device(self) -> torch.device:
@@ -91,7 +135,8 @@ class TrainedSTGCN:
         clips.check_min_frames(TEMPORAL_KERNEL)
         was_training = self.model.training
         self.model.eval()
-        prepared = [pre_normalize(j, self.model.layout, self.protocol.prenorm) for j in clips.joints]
+        persons, prenorm = self.protocol.persons, self.protocol.prenorm
+        prepared = [fit_persons(pre_normalize(j, self.model.layout, prenorm), persons) for j in clips.joints]
         nc, length = self.protocol.test_clips, self.protocol.clip_len
         probs, feats = [], []
         for start in range(0, len(prepared), batch_size):
@@ -120,7 +165,7 @@ def train_stgcn(
     seed: int,
     device: str | torch.device = "cpu",
     test: SkeletonClips | None = None,
-    on_epoch: Callable[[int, float], None] | None = None,
+    on_epoch: Callable[[dict], None] | None = None,
     max_batches: int | None = None,
 ) -> TrainedSTGCN:
     """Train ST-GCN on ``train`` for ``protocol.schedule(len(train))`` epochs with one seed.
@@ -128,7 +173,7 @@ def train_stgcn(
     SGD (lr, momentum, Nesterov, weight decay from the protocol), cross-entropy, batches of
     ``protocol.batch_size`` clips reshuffled each epoch, each clip uniformly resampled to
     ``protocol.clip_len`` frames every time it is drawn, learning rate annealed per iteration
-    by cosine to 0. Clips are pre-normalised once. The seed fixes the weights' initialisation,
+    by cosine to 0. Clips are pre-normalised once and given ``protocol.persons`` bodies. The seed fixes the weights' initialisation,
     the shuffling and the frame sampling, so a seed reproduces its run on the same device.
 
     Args:
@@ -138,7 +183,7 @@ def train_stgcn(
         device: where to train ('cpu', 'cuda', 'auto').
         test: when given and ``protocol.track_max_over_epochs``, tested after every epoch
             (for the authors' max-over-epochs column only; nothing is selected on it).
-        on_epoch: called with (epoch, mean training loss) after each epoch.
+        on_epoch: called with each epoch's record (``TrainedSTGCN.epoch_log``) after that epoch.
         max_batches: stop each epoch after this many batches (benchmarks only).
 
     Returns:
@@ -163,7 +208,7 @@ def train_stgcn(
         nesterov=protocol.nesterov,
     )
     loss_fn = nn.CrossEntropyLoss()
-    prepared = [pre_normalize(j, layout, protocol.prenorm) for j in train.joints]
+    prepared = [fit_persons(pre_normalize(j, layout, protocol.prenorm), protocol.persons) for j in train.joints]
     labels = torch.from_numpy(train.labels)
     epochs, total = protocol.schedule(len(prepared), max_batches)
     batches_per_epoch = total // epochs
@@ -175,24 +220,28 @@ def train_stgcn(
         model.train()
         order = rng.permutation(len(prepared))
         losses: list[float] = []
+        lr = protocol.lr
         for b in range(batches_per_epoch):
             idx = order[b * protocol.batch_size : (b + 1) * protocol.batch_size]
             frames = [uniform_sample_indices(prepared[i].shape[1], protocol.clip_len, rng) for i in idx]
             x = torch.from_numpy(gcn_batch([prepared[i] for i in idx], frames)).to(device)
+            lr = cosine_lr(protocol.lr, iteration, total)
             for group in optimizer.param_groups:
-                group["lr"] = cosine_lr(protocol.lr, iteration, total)
+                group["lr"] = lr
             loss = loss_fn(model(x), labels[idx].to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             losses.append(float(loss.detach()))
             iteration += 1
-        mean_loss = float(np.mean(losses))
+        record = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "lr": lr, "iterations": iteration}
         if track:
             result.epoch_test_top1.append(top1(result.predict(test), test.labels))
-        logger.info("seed %d epoch %d/%d loss %.4f", seed, epoch + 1, epochs, mean_loss)
+            record["test_top1"] = result.epoch_test_top1[-1]
+        result.epoch_log.append(record)
+        logger.debug("seed %d epoch %d/%d loss %.4f", seed, epoch + 1, epochs, record["loss"])
         if on_epoch is not None:
-            on_epoch(epoch, mean_loss)
+            on_epoch(record)
     result.train_seconds = time.perf_counter() - started
     model.eval()
     return result

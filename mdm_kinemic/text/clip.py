@@ -18,6 +18,7 @@ initialised network for dry runs and tests, and logs a warning every time.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import warnings
@@ -57,6 +58,10 @@ TEXT_DIM = 512
 
 _OPENAI_FILENAME = "ViT-B-32.pt"
 _HF_REPO = "timm/vit_base_patch32_clip_224.openai"
+#: sha256 of OpenAI's released ViT-B-32.pt, the folder name of its download address (OpenAI's
+#: clip/clip.py checks the same digest); the only TorchScript archive loaded, since loading
+#: TorchScript runs the code the archive holds
+OPENAI_VIT_B32_SHA256 = "40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af"
 _HF_FILENAMES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
 # OpenAI's tokenizer (clip/simple_tokenizer.py) splits on this pattern, case-insensitively; the two
 # special tokens written literally in a caption become the special ids.
@@ -160,6 +165,14 @@ def _is_torchscript(path: Path) -> bool:
         return False
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """Read OpenAI's TorchScript archive, a torch state dict or a safetensors file."""
     if path.suffix == ".safetensors":
@@ -170,7 +183,15 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         except Exception as err:  # safetensors raises its own error types
             raise CLIPWeightsError(f"CLIP weights file {path} is unreadable ({err}); re-download it.") from err
     if _is_torchscript(path):
-        # OpenAI's released ViT-B-32.pt is a TorchScript archive
+        # OpenAI's released ViT-B-32.pt is a TorchScript archive: accepted by its digest alone
+        digest = _sha256(path)
+        if digest != OPENAI_VIT_B32_SHA256:
+            raise CLIPWeightsError(
+                f"CLIP weights file {path} is a TorchScript archive other than OpenAI's ViT-B-32.pt (sha256 "
+                f"{digest}, expected {OPENAI_VIT_B32_SHA256}). Loading TorchScript runs the code it holds, so "
+                "only OpenAI's file is read that way. Fix: pass OpenAI's ViT-B-32.pt, or save your weights as a "
+                "state dict (torch.save(model.state_dict(), FILE)) or a safetensors file."
+            )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             try:

@@ -8,12 +8,16 @@ complete: a run killed while saving resumes from the previous complete one.
 
 Random state captured: Python's ``random``, numpy's global state (upstream's timestep sampler
 draws from it), torch's CPU generator (noise, condition and LoRA dropout) and, where present,
-every CUDA generator.
+every CUDA generator. Every file holds only tensors and plain containers, so that it is read with
+``torch.load(..., weights_only=True)``: a crafted file in a run folder cannot run code on resume.
+A checkpoint whose files do not load (a truncated write, a foreign file) is skipped with a
+warning, and the run resumes from the newest one that does.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import re
@@ -33,16 +37,22 @@ RESUMABLE_KEYS = frozenset({
     "progress", "device", "embedding_cache", "mdm_root",
 })
 MODEL_FILE = "model{step:09d}.pt"
+
+logger = logging.getLogger(__name__)
 OPT_FILE = "opt{step:09d}.pt"
 STATE_FILE = "train_state{step:09d}.pt"
 _STATE_RE = re.compile(r"^train_state(\d{9})\.pt$")
 
 
 def capture_rng_state() -> dict:
-    """Every global random state a training step draws from, as a picklable dict."""
+    """Every global random state a training step draws from, as tensors and plain values (what
+    ``torch.load(weights_only=True)`` reads back)."""
+    version, words, gauss_next = random.getstate()
+    algorithm, keys, pos, has_gauss, cached_gaussian = np.random.get_state()
     state = {
-        "python": random.getstate(),
-        "numpy": np.random.get_state(),
+        "python": {"version": version, "state": torch.tensor(words, dtype=torch.int64), "gauss_next": gauss_next},
+        "numpy": {"algorithm": algorithm, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached_gaussian)},
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
@@ -52,11 +62,35 @@ def capture_rng_state() -> dict:
 
 def restore_rng_state(state: Mapping[str, Any]) -> None:
     """Restore the states captured by :func:`capture_rng_state`."""
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    py = state["python"]
+    random.setstate((py["version"], tuple(int(w) for w in py["state"].tolist()), py["gauss_next"]))
+    npy = state["numpy"]
+    np.random.set_state((npy["algorithm"], npy["keys"].numpy().astype(np.uint32), npy["pos"], npy["has_gauss"],
+                         npy["cached_gaussian"]))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class DamagedCheckpointError(ValueError):
+    """A checkpoint file that does not load; the message names the file."""
+
+
+def load_checkpoint_file(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
+    """``torch.load`` of one of our checkpoint files with ``weights_only=True``.
+
+    Raises:
+        DamagedCheckpointError: the file is truncated, not a torch file, or holds objects other
+            than tensors and plain containers (written by an older mdm-kinemic, or crafted); the
+            message names the file.
+    """
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # torch raises RuntimeError, UnpicklingError, EOFError, ... by cause
+        raise DamagedCheckpointError(
+            f"{path} does not load as a checkpoint file with tensors only ({type(err).__name__}: "
+            f"{str(err).splitlines()[0] if str(err) else 'no detail'})"
+        ) from err
 
 
 def seed_everything(seed: int) -> None:
@@ -77,14 +111,26 @@ def checkpoint_paths(save_dir: str | os.PathLike, step: int) -> dict[str, Path]:
 
 
 def latest_complete_step(save_dir: str | os.PathLike) -> Optional[int]:
-    """The highest step whose three checkpoint files all exist in ``save_dir``, or None."""
+    """The highest step whose three checkpoint files all exist and load in ``save_dir``, or None.
+
+    A newer checkpoint with a file that does not load (see :func:`load_checkpoint_file`) is
+    skipped with a warning naming the file; each file is read once per call.
+    """
     save_dir = Path(save_dir)
     if not save_dir.is_dir():
         return None
     steps = sorted((int(m.group(1)) for m in map(_STATE_RE.match, os.listdir(save_dir)) if m), reverse=True)
     for step in steps:
-        if all(p.is_file() for p in checkpoint_paths(save_dir, step).values()):
-            return step
+        paths = checkpoint_paths(save_dir, step).values()
+        if not all(p.is_file() for p in paths):
+            continue
+        try:
+            for path in paths:
+                load_checkpoint_file(path)
+        except DamagedCheckpointError as err:
+            logger.warning("%s; resuming from an earlier checkpoint", err)
+            continue
+        return step
     return None
 
 
@@ -118,11 +164,7 @@ class LossLog:
 
     def __init__(self, path: str | os.PathLike, resume_step: int = 0) -> None:
         self.path = Path(path)
-        kept = []
-        if self.path.is_file():
-            for line in self.path.read_text(encoding="utf-8").splitlines():
-                if line.strip() and json.loads(line)["step"] <= resume_step:
-                    kept.append(line + "\n")
+        kept = [f"{json.dumps(r)}\n" for r in self.read(self.path) if r["step"] <= resume_step] if self.path.is_file() else []
         atomic_write_text(self.path, "".join(kept))
 
     def append(self, step: int, values: Mapping[str, float]) -> None:
@@ -132,9 +174,28 @@ class LossLog:
 
     @staticmethod
     def read(path: str | os.PathLike) -> list[dict]:
-        """All records of a losses.jsonl file, in step order."""
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-        return [json.loads(line) for line in lines if line.strip()]
+        """All records of a losses.jsonl file, in step order.
+
+        A partial last line (a run killed while appending) is dropped with a warning.
+
+        Raises:
+            ValueError: a line other than the last is not a JSON record with a step (names the
+                file and the line).
+        """
+        lines = [line for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+        records = []
+        for number, line in enumerate(lines, 1):
+            try:
+                record = json.loads(line)
+                int(record["step"])
+            except (ValueError, KeyError, TypeError) as err:
+                if number == len(lines):
+                    logger.warning("%s: dropping the partial last line %d (%s)", path, number, err)
+                    break
+                raise ValueError(f"{path}, line {number}: not a loss record ({err}); the file is damaged: "
+                                 "delete the line or the file (the curves are lost, the run is not)") from err
+            records.append(record)
+        return records
 
 
 class RunDirError(ValueError):

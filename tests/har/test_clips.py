@@ -65,3 +65,17 @@ def test_inconsistent_lengths_and_labels_are_rejected():
         SkeletonClips([np.zeros((12, 22, 3))], np.array([3]), ("a",), ["x"], "s")
     with pytest.raises(ValueError, match=r"\[T, V, 3\]"):
         SkeletonClips([np.zeros((12, 66))], np.array([0]), ("a",), ["x"], "s")
+
+
+def test_multi_body_clips_are_m_t_v_3_and_checked_like_single_bodies():
+    clips = SkeletonClips(
+        [np.zeros((2, 12, 25, 3)), np.zeros((1, 5, 25, 3)), np.zeros((12, 25, 3))], np.array([0, 0, 0]), ("a",),
+        ["two", "short", "one"], "data/ntu",
+    )
+    assert clips.num_joints == 25
+    with pytest.raises(ValueError, match=r"short \(5 frames\)"):
+        clips.check_min_frames(9)
+    with pytest.raises(ValueError, match="mismatched joint counts"):
+        SkeletonClips([np.zeros((2, 12, 25, 3)), np.zeros((12, 22, 3))], np.array([0, 0]), ("a",), ["x", "y"], "mixed")
+    with pytest.raises(ValueError, match=r"clip x must be \[T, V, 3\] or \[M, T, V, 3\]"):
+        SkeletonClips([np.zeros((0, 12, 25, 3))], np.array([0]), ("a",), ["x"], "none")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -72,14 +73,22 @@ def test_cli_quick_smoke_run(make_clips, write_folder, tmp_path):
     assert results["runs"]["real_plus_synthetic"]["train_clips"] == 15
     assert len(results["runs"]["real_only"]["top1_final_epoch"]["values"]) == 2
     assert (out / "confusion_real_plus_synthetic.png").is_file()
+    for run in ("real_only", "real_plus_synthetic"):  # every run leaves its recognisers, scores and logs
+        for seed in (0, 1):
+            for name in ("recogniser.safetensors", "recogniser.json", "test_scores.npy", "train_log.jsonl"):
+                assert (out / run / f"seed{seed}" / name).is_file(), (run, seed, name)
+    assert np.load(out / "real_plus_synthetic" / "seed1" / "test_scores.npy").shape == (6, 3)
+    assert "real_plus_synthetic seed 1" in done.stderr
     assert results["generative_metrics"]["sets"]["train_synthetic"]["action2motion"]["definition"] == "action2motion"
 
 
-def test_cli_rejects_test_classes_absent_from_training(make_clips, write_folder, tmp_path):
+def test_cli_rejects_test_classes_absent_from_training(make_clips, write_folder, tmp_path, capsys):
     real = write_folder(tmp_path / "real", make_clips(1, 16, seed=0, source="real"))
     test_clips = make_clips(1, 16, seed=2, source="test")
     test = write_folder(tmp_path / "test", test_clips)
     write_labels(test, test_clips.ids, [0, 1, 3], [*test_clips.class_names, "jump"])
-    with pytest.raises(ValueError, match=r"test classes \['jump'\].*absent from the training set"):
+    with pytest.raises(SystemExit) as exit_:
         main(["--train_real", str(real), "--test", str(test), "--quick", "--out", str(tmp_path / "out")])
+    assert exit_.value.code == 2
+    assert re.search(r"har.evaluate: error: test classes \['jump'\].*absent from the training set", capsys.readouterr().err)
     assert not (tmp_path / "out").exists()

@@ -7,6 +7,7 @@ import pytest
 
 from mdm_kinemic.har.preprocess import (
     eval_sample_indices,
+    fit_persons,
     gcn_batch,
     pre_normalize,
     uniform_sample_indices,
@@ -154,3 +155,14 @@ def test_gcn_batch_layout():
     assert out.shape == (2, 1, 3, 22, 3)
     np.testing.assert_array_equal(out[0, 0, 0], clips[0][0, 4])
     np.testing.assert_array_equal(out[1, 0, 2], clips[0][0, 1])
+
+
+def test_fit_persons_keeps_the_first_bodies_and_pads_with_zero_bodies():
+    two = np.stack([np.full((4, 22, 3), 1.0), np.full((4, 22, 3), 2.0)])
+    np.testing.assert_array_equal(fit_persons(two, 1), two[:1])
+    padded = fit_persons(two[:1], 3)
+    assert padded.shape == (3, 4, 22, 3) and padded.dtype == np.float32
+    np.testing.assert_array_equal(padded[0], two[0])
+    assert not padded[1:].any()
+    with pytest.raises(ValueError, match="persons must be >= 1"):
+        fit_persons(two, 0)

@@ -17,7 +17,7 @@ from mdm_kinemic.har.protocol import (
 def test_defaults_are_the_papers_protocol():
     p = HarProtocol()
     assert (p.seeds, p.epochs, p.batch_size, p.lr, p.momentum, p.weight_decay) == (5, 80, 64, 0.1, 0.9, 5e-4)
-    assert (p.clip_len, p.base_channels, p.test_clips) == (100, 64, 1)
+    assert (p.clip_len, p.base_channels, p.test_clips, p.persons) == (100, 64, 1, 1)
     assert p.nesterov and p.prenorm == "layout" and not p.track_max_over_epochs
     assert p.seed_list == [0, 1, 2, 3, 4]
 
@@ -36,6 +36,7 @@ def test_defaults_are_the_papers_protocol():
         ({"prenorm": "pelvis"}, "prenorm"),
         ({"first_seed": -2}, "first_seed"),
         ({"base_channels": 0}, "base_channels"),
+        ({"persons": 0}, "persons"),
     ],
 )
 def test_invalid_settings_name_the_field(kwargs, field):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -10,7 +11,13 @@ import torch
 
 from mdm_kinemic.har.clips import SkeletonClips
 from mdm_kinemic.har.protocol import HarProtocol
-from mdm_kinemic.har.train import cosine_lr, top1, train_stgcn
+from mdm_kinemic.har.train import (
+    CUBLAS_WORKSPACE,
+    cosine_lr,
+    deterministic_algorithms,
+    top1,
+    train_stgcn,
+)
 
 
 def test_stgcn_separates_a_trivial_three_class_set_in_a_few_epochs(make_clips):
@@ -73,3 +80,44 @@ def test_a_run_records_its_epochs_and_iterations(make_clips):
     protocol = HarProtocol(epochs=1, batch_size=4, clip_len=10, base_channels=8, min_iterations=5)
     trained = train_stgcn(train, protocol, seed=0)
     assert (trained.epochs, trained.iterations) == (3, 6)
+
+
+def test_persons_setting_uses_the_first_bodies_and_pads_missing_ones(make_clips):
+    train = make_clips(2, 10, seed=0)
+    other = np.random.default_rng(1).normal(size=(10, 22, 3)).astype(np.float32)
+    two_bodies = SkeletonClips([np.stack([j, other]) for j in train.joints], train.labels, train.class_names, train.ids, "two")
+    one_body = SkeletonClips([j[None] for j in train.joints], train.labels, train.class_names, train.ids, "one")
+    single = HarProtocol(epochs=1, batch_size=4, clip_len=10, base_channels=8)
+    trained = train_stgcn(train, single, seed=0)
+    # persons = 1: a second body is ignored, [T, V, 3] and [1, T, V, 3] clips are the same input
+    np.testing.assert_array_equal(trained.embed(two_bodies)[0], trained.embed(train)[0])
+    np.testing.assert_array_equal(trained.embed(one_body)[0], trained.embed(train)[0])
+    pair = train_stgcn(two_bodies, HarProtocol(epochs=1, batch_size=4, clip_len=10, base_channels=8, persons=2), seed=0)
+    # persons = 2: the second body counts, and a missing one is an all-zero body
+    assert not np.array_equal(pair.embed(two_bodies)[0], pair.embed(train)[0])
+    zero = SkeletonClips([np.stack([j, np.zeros_like(j)]) for j in train.joints], train.labels, train.class_names, train.ids, "z")
+    np.testing.assert_array_equal(pair.embed(zero)[0], pair.embed(train)[0])
+
+
+def test_epoch_log_records_loss_and_the_cosine_learning_rate(make_clips):
+    train, test = make_clips(2, 10, seed=0), make_clips(1, 10, seed=1)  # 6 clips, batch 4: 2 iterations per epoch
+    protocol = HarProtocol(epochs=3, batch_size=4, lr=0.1, clip_len=10, base_channels=8, track_max_over_epochs=True)
+    seen = []
+    trained = train_stgcn(train, protocol, seed=0, test=test, on_epoch=seen.append)
+    assert seen == trained.epoch_log and [r["epoch"] for r in seen] == [1, 2, 3]
+    assert [r["iterations"] for r in seen] == [2, 4, 6]
+    # the lr of each epoch's last iteration (1, 3, 5 of 6)
+    assert [r["lr"] for r in seen] == pytest.approx([cosine_lr(0.1, i, 6) for i in (1, 3, 5)])
+    assert [r["test_top1"] for r in seen] == trained.epoch_test_top1
+    assert all(np.isfinite(r["loss"]) and r["loss"] > 0 for r in seen)
+
+
+def test_deterministic_algorithms_are_set_within_the_block_and_restored():
+    before = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+    with deterministic_algorithms(True):
+        assert torch.are_deterministic_algorithms_enabled()
+        assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] in (CUBLAS_WORKSPACE, ":16:8")
+    assert (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark) == before
+    with deterministic_algorithms(False):
+        assert torch.are_deterministic_algorithms_enabled() == before[0]

@@ -26,8 +26,8 @@ TARGET_LENGTHS = ((20, 24), (16, 30), (28, 28))
 
 def _run_cli(args: list[str], cwd: Path, env: dict | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
     """Run ``python ARGS`` with this checkout importable and CLIP weights random."""
-    full_env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
-                    MDM_KINEMIC_CLIP_WEIGHTS="random", MPLBACKEND="Agg", **(env or {}))
+    full_env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
+                "MDM_KINEMIC_CLIP_WEIGHTS": "random", "MPLBACKEND": "Agg", **(env or {})}
     return subprocess.run([sys.executable, *args], cwd=cwd, env=full_env, capture_output=True, text=True, check=False,
                           timeout=timeout)
 

@@ -67,6 +67,15 @@ def test_unknown_action_is_a_clear_error_listing_the_valid_ones(run_cli, tiny_st
     assert "0: 'run on the spot', 1: 'side kick', 2: 'stretch oneself'" in result.stderr
 
 
+def test_missing_clip_weights_are_one_message_without_a_traceback(run_cli, tiny_student, tmp_path):
+    result = run_cli(["-m", "mdm_kinemic.run", "sample.generate", "--kinemic", "--model_path",
+                      str(tiny_student["kinemic"]), "--device", "-1"], cwd=tmp_path,
+                     env={"MDM_KINEMIC_CLIP_WEIGHTS": str(tmp_path / "ViT-B-32.pt")})
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "ViT-B-32.pt" in result.stderr and "does not exist" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def _generate_namespace(model_path, **overrides) -> argparse.Namespace:
     values = {"model_path": str(model_path), "kinemic": True, "action_name": "", "action_file": "",
               "action_index": [], "text_prompt": "", "input_text": "", "num_samples": 3, "clip_weights": None}

@@ -38,7 +38,7 @@ import time
 import types
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 import torch
 from torch import nn
@@ -58,10 +58,12 @@ from mdm_kinemic.training.batching import FewShotBatcher, Normaliser, batch_to
 from mdm_kinemic.training.run_state import (
     TRAIN_SECTION,
     LossLog,
+    RunDirError,
     capture_rng_state,
     check_save_dir,
     checkpoint_paths,
     latest_complete_step,
+    load_checkpoint_file,
     restore_rng_state,
     seed_everything,
 )
@@ -81,6 +83,15 @@ MINING_REPORT_FILE = "mining_report.txt"
 LOSS_LOG_FILE = "losses.jsonl"
 PICTURE_DIR = "mining_pictures"
 SUMMARY_FILE = "run_summary.json"
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss or its gradient turned NaN or infinite; the message names the step and the terms."""
+
+
+class RunInputError(ValueError):
+    """Inputs of a run that are missing or unusable, all of them in one message, each with where
+    it goes and how to get it."""
 
 
 @dataclass(frozen=True)
@@ -262,7 +273,7 @@ def _define_train_loop(upstream: types.ModuleType) -> type:
             if path is None:
                 return
             step = latest_complete_step(self.save_dir)
-            payload = torch.load(path, map_location="cpu", weights_only=True)
+            payload = load_checkpoint_file(path)
             self.model.load_adapter_state_dict(payload, source=path)
             extra = payload.get("extra", {})
             self.objective.mic.load_state_dict(extra["mic"])
@@ -276,9 +287,8 @@ def _define_train_loop(upstream: types.ModuleType) -> type:
             """Overrides TrainLoop._load_optimizer_state: AdamW state, then the RNG states and the
             batcher's Generator as they were right after the checkpoint's step."""
             paths = checkpoint_paths(self.save_dir, self.resume_step)
-            self.opt.load_state_dict(torch.load(paths["opt"], map_location=self.device, weights_only=True))
-            # our own file: python/numpy RNG states are not tensors, so weights_only cannot read it
-            state = torch.load(paths["state"], map_location="cpu", weights_only=False)
+            self.opt.load_state_dict(load_checkpoint_file(paths["opt"], map_location=self.device))
+            state = load_checkpoint_file(paths["state"])
             self.data.load_state_dict(state["batcher"])
             restore_rng_state(state["rng"])
 
@@ -309,15 +319,28 @@ def _define_train_loop(upstream: types.ModuleType) -> type:
                 noise_prior = noise[..., : batch.x0_prior.shape[-1]]
             self._mic_attention.clear()
             out = self.objective(batch, t, noise_target, noise_prior)
-            self.mp_trainer.backward(out.loss)
             scalars = out.scalars()
+            self._stop_if_not_finite(out.loss, scalars)
+            self.mp_trainer.backward(out.loss)
             if self.config.optim.grad_clip > 0:
                 norm = torch.nn.utils.clip_grad_norm_(self.trainable_params, self.config.optim.grad_clip)
                 scalars["grad_norm_before_clip"] = float(norm)
+                self._stop_if_not_finite(norm, scalars)
             for key, value in scalars.items():
                 diffusion_logger.logkv_mean(key, value)
             upstream.log_loss_dict(self.diffusion, t, {"rec_target": out.rec_target.detach()})
             self.last_output, self.last_batch, self.last_scalars = out, (batch, cond), scalars
+
+        def _stop_if_not_finite(self, value: torch.Tensor, scalars: dict[str, float]) -> None:
+            # before the optimizer step: the parameters and every saved checkpoint stay finite
+            if not bool(torch.isfinite(value)):
+                last = latest_complete_step(self.save_dir)
+                terms = ", ".join(f"{k} {v:.4g}" for k, v in scalars.items())
+                raise NonFiniteLossError(
+                    f"step {self.total_step() + 1}: the loss or its gradient is not finite ({terms}); the run "
+                    f"stops without updating. {self.save_dir} keeps its last good checkpoint "
+                    f"({'step ' + str(last) if last is not None else 'none yet'}). Fix: lower --lr or "
+                    "--lambda_dist, or check the target and source clips")
 
         def log_step(self):
             """Overrides TrainLoop.log_step: logs completed steps (upstream: the 0-based index)."""
@@ -532,6 +555,83 @@ def _platform(name: str, save_dir: Path):
     return getattr(platforms, name)(str(save_dir))
 
 
+class RunInputs(NamedTuple):
+    """The resolved inputs of a run (see :func:`check_run_inputs`)."""
+
+    root: Path
+    checkpoint: Path
+    width: int
+    norm: Any
+    targets: Any
+
+
+def check_run_inputs(config: FewShotRunConfig) -> RunInputs:
+    """Check every input of a run before any expensive step, and report all problems at once.
+
+    Checked, in this order: upstream MDM, the pre-trained checkpoint, the target clips (split,
+    class names, feature width against the checkpoint's, finite frames, minimum length), the
+    checkpoint's Mean/Std, the source corpus and the CLIP weights the run needs (the
+    checkpoint's text encoder, the mining encoder). Nothing is written.
+
+    Args:
+        config: the run's settings, paths absolute.
+
+    Returns:
+        The resolved upstream root, checkpoint file, feature width, Mean/Std and targets.
+
+    Raises:
+        RunInputError: one message listing every missing or unusable input, each with its flag,
+            where it goes and how to get it.
+    """
+    from mdm_kinemic.data.humanml3d import HumanML3D
+    from mdm_kinemic.mdm.checkpoints.upstream_checkpoint import read_checkpoint_args, resolve_checkpoint
+    from mdm_kinemic.mdm.model.build import DATASET_FEATURES
+    from mdm_kinemic.mdm.upstream.locate import import_upstream
+    from mdm_kinemic.text.clip import RANDOM_WEIGHTS, resolve_clip_weights
+    from mdm_kinemic.training.fewshot_targets import load_fewshot_targets
+    from mdm_kinemic.training.norm_stats import resolve_norm_stats
+
+    problems: list[str] = []
+
+    def attempt(what: str, call: Callable[[], Any]) -> Any:
+        try:
+            return call()
+        except (ValueError, FileNotFoundError) as err:
+            problems.append(f"- {what}: {err}")
+            return None
+
+    root = attempt("upstream MDM (--mdm_root)",
+                   lambda: import_upstream(config.upstream.mdm_root, clip_weights=config.upstream.clip_weights))
+    checkpoint = args = width = norm = None
+    if root is not None:
+        checkpoint = attempt("pre-trained MDM (--mdm_ckpt)",
+                             lambda: resolve_checkpoint(config.run.mdm_ckpt, config.upstream.mdm_root))
+    if checkpoint is not None:
+        args = attempt(f"the checkpoint's args.json ({checkpoint.parent})", lambda: read_checkpoint_args(checkpoint))
+    targets = attempt("few-shot targets (--target_data, --fewshot_split, --class_names; the authors' NTU-VIBE "
+                      "release and data/ntu_classes.txt: github LuCazzola/KineMIC)",
+                      lambda: load_fewshot_targets(config.data, config.optim.seed))
+    if args is not None:
+        width = DATASET_FEATURES[args.dataset]
+        widths = sorted({m.shape[1] for m in targets.motions if m.ndim == 2}) if targets is not None else []
+        if widths and widths != [width]:
+            problems.append(
+                f"- feature width: the checkpoint {checkpoint} was trained on {args.dataset} ({width} features per "
+                f"frame), the target clips in {config.data.target_data} have {widths}. Fix: a checkpoint of the "
+                "targets' representation, or targets converted to the checkpoint's (python -m mdm_kinemic.data.convert)")
+        else:
+            norm = attempt("normalisation statistics (--norm_stats)",
+                           lambda: resolve_norm_stats(config.data.norm_stats, vars(args), width, root))
+    attempt("source corpus (--source_data, HumanML3D's layout)", lambda: HumanML3D(config.data.source_data).ids)
+    needs_clip = (args is not None and getattr(args, "text_encoder_type", "clip") == "clip") or \
+        config.mining_run.mining_encoder == "clip"
+    if needs_clip and config.upstream.clip_weights != RANDOM_WEIGHTS:
+        attempt("CLIP ViT-B/32 weights (--clip_weights)", lambda: resolve_clip_weights(config.upstream.clip_weights))
+    if problems:
+        raise RunInputError("the run cannot start; every missing or unusable input:\n" + "\n".join(problems))
+    return RunInputs(root, checkpoint, width, norm, targets)
+
+
 def run_fewshot_training(config: FewShotRunConfig) -> Path:
     """Fine-tune a pre-trained MDM with KineMIC on a few-shot target set (the paper's Sec. 4-5).
 
@@ -550,38 +650,27 @@ def run_fewshot_training(config: FewShotRunConfig) -> Path:
         RunDirError, ValueError, FileNotFoundError: bad input, each with the file and the fix
             (see docs/train.md); upstream and checkpoint errors from mdm/.
     """
-    from mdm_kinemic.data.humanml3d import HumanML3D
+    from mdm_kinemic.data.humanml3d import MOTION_DIR, HumanML3D
     from mdm_kinemic.mdm.checkpoints.kinemic_checkpoint import start_from_base
-    from mdm_kinemic.mdm.checkpoints.upstream_checkpoint import (
-        DATASET_FEATURES,
-        read_checkpoint_args,
-        resolve_checkpoint,
-    )
-    from mdm_kinemic.mdm.upstream.locate import import_upstream
-    from mdm_kinemic.training.fewshot_targets import load_fewshot_targets, target_text
-    from mdm_kinemic.training.norm_stats import resolve_norm_stats
+    from mdm_kinemic.training.fewshot_targets import target_text
 
     config = config.with_absolute_paths()
     save_dir = Path(config.run.save_dir)
+    inputs = check_run_inputs(config)  # before anything is written or computed
+    created = not save_dir.exists()
     save_dir.mkdir(parents=True, exist_ok=True)
-    resume_step = check_save_dir(save_dir, config.to_json())
+    try:
+        resume_step = check_save_dir(save_dir, config.to_json())
+    except RunDirError:
+        if created:
+            save_dir.rmdir()
+        raise
     device = _device(config.run.device)
     seed_everything(config.optim.seed)
-    root = import_upstream(config.upstream.mdm_root, clip_weights=config.upstream.clip_weights)
-
-    checkpoint_path = resolve_checkpoint(config.run.mdm_ckpt, config.upstream.mdm_root)
-    checkpoint_args = read_checkpoint_args(checkpoint_path)
-    width = DATASET_FEATURES[checkpoint_args.dataset]
-    norm = resolve_norm_stats(config.data.norm_stats, vars(checkpoint_args), width, root)
-    targets = load_fewshot_targets(config.data, config.optim.seed)
-    bad = [i for i, m in zip(targets.ids, targets.motions) if m.ndim != 2 or m.shape[1] != width]
-    if bad:
-        raise ValueError(
-            f"target clips {bad[:3]} in {config.data.target_data} do not have {width} features per frame like "
-            f"the checkpoint {checkpoint_path}; convert them to the checkpoint's representation")
+    checkpoint_path, width, norm, targets = inputs.checkpoint, inputs.width, inputs.norm, inputs.targets
     source = HumanML3D(config.data.source_data)
     if resume_step:
-        state = torch.load(checkpoint_paths(save_dir, resume_step)["state"], map_location="cpu", weights_only=False)
+        state = load_checkpoint_file(checkpoint_paths(save_dir, resume_step)["state"])
         mining = MiningResult.from_dict(state["mining_pool"])
     else:
         mining = _mine(config, targets, source, save_dir, device)
@@ -591,6 +680,7 @@ def run_fewshot_training(config: FewShotRunConfig) -> Path:
         targets.motions, targets.labels, text, targets.ids, pools, source.motion,
         Normaliser(norm.mean, norm.std), config.data.max_frames,
         pad_to=config.data.max_frames if config.data.pad_to_max_frames else None, seed=config.optim.seed,
+        source_file=lambda clip_id: str(source.root / MOTION_DIR / f"{clip_id}.npy"),
     )
     model_settings = KineMICModelSettings(
         num_actions=len(targets.class_names), class_names=tuple(targets.class_names),
