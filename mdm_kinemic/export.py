@@ -128,7 +128,8 @@ def export_inputs(settings: ExportSettings) -> dict[str, Path]:
 
 
 def check_out(settings: ExportSettings, inputs: Mapping[str, Path]) -> None:
-    """Refuse an --out that is (or, for a folder, holds) an input, or that exists without --overwrite.
+    """Refuse an --out that is (or, for a folder, holds) an input, that exists without --overwrite, or
+    (--format peft) that holds files other than a peft export's.
 
     Raises:
         ValueError: naming --out, the input it would replace and the fix.
@@ -145,6 +146,15 @@ def check_out(settings: ExportSettings, inputs: Mapping[str, Path]) -> None:
             )
     if out.exists() and not settings.overwrite:
         raise ValueError(f"--out: {out} exists; pass --overwrite to replace it, or choose another --out")
+    if settings.format == "peft" and out.exists():
+        from mdm_kinemic.mdm.checkpoints.kinemic_checkpoint import PEFT_EXPORT_FILES
+
+        others = sorted(p.name for p in out.iterdir() if p.name not in PEFT_EXPORT_FILES) if out.is_dir() else [out.name]
+        if others:
+            raise ValueError(
+                f"--out: {out} holds files a peft export does not write ({', '.join(others[:4])}); --overwrite "
+                "replaces only an earlier peft export. Choose another --out"
+            )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -74,6 +74,18 @@ def test_an_input_of_the_export_is_never_replaced_even_with_overwrite(run_folder
     assert run_folder["model"].read_bytes() == b"adapters" and run_folder["base"].read_bytes() == b"base weights"
 
 
+def test_overwrite_replaces_only_an_earlier_peft_export(run_folder, tmp_path, capsys):
+    out = tmp_path / "adapters"
+    out.mkdir()
+    (out / "adapter_config.json").write_text("{}")
+    (out / "notes.txt").write_text("mine")
+    status, err = _export(["--model_path", str(run_folder["save"]), "--out", str(out), "--format", "peft",
+                           "--overwrite"], capsys)
+    assert status == 2
+    assert "holds files a peft export does not write (notes.txt); --overwrite replaces only an earlier peft export" in err
+    assert (out / "notes.txt").read_text() == "mine"
+
+
 @pytest.mark.upstream
 def test_export_needs_no_clip_weights(tmp_path, tiny_base_checkpoint):
     """CLIP is never exported: without --clip_weights, $MDM_KINEMIC_CLIP_WEIGHTS or any cache, the

@@ -181,3 +181,10 @@ def test_peft_export_loads_onto_the_base_mdm_with_peft_from_pretrained(saved):
             p.requires_grad_(True)
     assert torch.equal(loaded, expected)
     assert (loaded - base_out).abs().max() > 1e-3
+
+    # an earlier peft export is replaced with --overwrite, with the same files
+    before = (out / "adapter_model.safetensors").read_bytes()
+    assert main(["--model_path", str(saved["path"]), "--out", str(out), "--format", "peft", "--overwrite",
+                 "--clip_weights", "random"]) == 0
+    assert (out / "adapter_model.safetensors").read_bytes() == before
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".peft.")]

@@ -449,7 +449,7 @@ def export_peft(loaded: LoadedKineMIC, out: str | os.PathLike, *, overwrite: boo
     """
     import shutil
 
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     folder = Path(os.path.abspath(os.path.expanduser(os.fspath(out))))
     if folder.exists() and not overwrite:
@@ -478,15 +478,24 @@ def export_peft(loaded: LoadedKineMIC, out: str | os.PathLike, *, overwrite: boo
     staging.mkdir()
     try:
         model.network.save_pretrained(str(staging), safe_serialization=True)
-        save_file(tensors, str(staging / "kinemic_modules.safetensors"))
+        (staging / "kinemic_modules.safetensors").write_bytes(save(tensors))
         (staging / "kinemic_modules.json").write_text(json.dumps(shapes, indent=1) + "\n", encoding="utf-8")
         (staging / "args.json").write_text(json.dumps(args, indent=4, sort_keys=True), encoding="utf-8")
+        # safetensors' own writer makes owner-only files; give peft's the mode the others got (umask)
+        shutil.copymode(staging / "args.json", staging / "adapter_model.safetensors")
         written = sorted(p.name for p in staging.iterdir())
         if written != sorted(PEFT_EXPORT_FILES):
             raise RuntimeError(f"peft's save_pretrained wrote {written}; expected {sorted(PEFT_EXPORT_FILES)}")
+        earlier = folder.parent / f".{folder.name}.{os.getpid()}.old"
         if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(staging, folder)
+            os.replace(folder, earlier)  # renamed aside, so that a failed rename below can put it back
+        try:
+            os.replace(staging, folder)
+        except BaseException:
+            if earlier.exists():
+                os.replace(earlier, folder)
+            raise
+        shutil.rmtree(earlier, ignore_errors=True)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
