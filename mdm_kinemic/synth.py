@@ -46,7 +46,7 @@ import numpy as np
 
 from mdm_kinemic.core.mining import DEFAULT_PROMPT_TEMPLATE
 from mdm_kinemic.data.fewshot_clips import FewShotClipsError, classes_with_clips, fewshot_lengths
-from mdm_kinemic.flags import add_dataclass_options, dataclass_from_args
+from mdm_kinemic.flags import add_dataclass_options, dataclass_from_args, device_field, parse_device
 
 __all__ = ["SynthError", "SynthSettings", "main", "plan_motions", "synthesize"]
 
@@ -68,7 +68,9 @@ class SynthSettings:
                                               "(written by python -m mdm_kinemic.train_fewshot); or a plain "
                                               "text-to-motion MDM, sampled zero-shot from the class prompts of "
                                               "--target_data's classes (--prompt_template)"})
-    out: str = field(metadata={"help": "output folder (HumanML3D layout); an unfinished run there is resumed"})
+    out: str = field(metadata={"help": "output folder (HumanML3D layout); an unfinished run there is resumed "
+                                       "(--output_dir: upstream generate.py's name)",
+                               "aliases": ("output_dir",)})
     per_class: int = field(default=383, metadata={
         "help": "motions per class (paper Sec. 5: 383 per class, 1149 for 3 classes)"})
     actions: tuple[str, ...] = field(default=(), metadata={
@@ -77,7 +79,8 @@ class SynthSettings:
     prompt_template: str = field(default=DEFAULT_PROMPT_TEMPLATE, metadata={
         "help": "class prompt c^T of a plain MDM checkpoint, '{label}' = class name (paper Sec. 4); a KineMIC "
                 "checkpoint uses the prompts it was trained with"})
-    seed: int = field(default=0, metadata={"help": "seed of the lengths and of every motion's noise"})
+    seed: int = field(default=10, metadata={"help": "seed of the lengths and of every motion's noise "
+                                                    "(upstream generate.py's default 10)"})
     target_data: str | None = field(default=None, metadata={
         "help": "the few-shot target data (HumanML3D layout), whose clips' lengths are drawn per class; "
                 "default: the one recorded in the checkpoint's args.json"})
@@ -90,7 +93,7 @@ class SynthSettings:
         "help": "give every motion this many frames (20 fps) instead of few-shot clip lengths; 0 = clip lengths"})
     norm_stats: str | None = field(default=None, metadata={
         "help": "folder with the Mean.npy/Std.npy of the base MDM's training data (default: see mdm/sampling/student.py)"})
-    device: str = field(default="auto", metadata={"help": "torch device: auto (cuda when available), cpu, cuda, cuda:N"})
+    device: str = device_field()
     grid: int = field(default=0, metadata={
         "help": "write DIR/grid.png with this many samples per class under the real few-shot clips; 0 = none"})
     merge_lora: bool = field(default=True, metadata={
@@ -108,8 +111,7 @@ class SynthSettings:
             raise ValueError(f"length_frames must be in [0, 196] (0 = few-shot clip lengths), got {self.length_frames}")
         if self.grid < 0:
             raise ValueError(f"grid must be >= 0, got {self.grid}")
-        if not (self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda")):
-            raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        object.__setattr__(self, "device", parse_device(self.device))
 
 
 def _file_sha256(path: Path) -> str:

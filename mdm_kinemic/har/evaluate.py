@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from mdm_kinemic.flags import DEVICE_HELP, device_type
 from mdm_kinemic.har.artefacts import (
     RECOGNISER_STEM,
     EpochLog,
@@ -528,7 +529,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--recogniser_train_split", default=None, help="split of --recogniser_train")
     parser.add_argument("--recogniser_ckpt", default=None, help="a trained recogniser (STEM.safetensors + STEM.json of python -m mdm_kinemic.har.evaluator, or OUT/RUN/seedS/recogniser of an earlier run) for the generative metrics, reused instead of training one; not with --recogniser_train")
     parser.add_argument("--out", default="har_results", help="output folder: har_results.json, confusion PNGs, and per run and seed the recogniser, test scores and training log")
-    parser.add_argument("--device", default="auto", help="'auto' (CUDA if available), 'cpu', 'cuda', 'cuda:1', ...")
+    parser.add_argument("--device", default="auto", type=device_type, help=DEVICE_HELP)
     parser.add_argument("--jobs", type=int, default=1, help="seeds trained at once, each in a process of one torch thread (CPU: avoids the slowdown of competing multi-threaded runs; a seed's result equals a sequential one-thread run's)")
     parser.add_argument("--deterministic", action="store_true", help="torch.use_deterministic_algorithms(True), cuDNN deterministic and no benchmarking, $CUBLAS_WORKSPACE_CONFIG=:4096:8: a seed repeats its CUDA run (slower)")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="a progress bar over seeds and epochs on stderr (--no-progress: none)")

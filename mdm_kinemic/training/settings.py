@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Optional
 
+from mdm_kinemic.flags import device_field, parse_device
+
 PLATFORMS = ("TensorboardPlatform", "NoPlatform", "ClearmlPlatform", "WandBPlatform")
 
 
@@ -32,14 +34,12 @@ class RunSettings:
                                                         "pictures, TensorBoard events; a folder holding this run's "
                                                         "args.json is resumed from its latest checkpoint. Empty: "
                                                         "upstream's save/kinemic_<checkpoint name>"})
-    device: str = field(default="auto", metadata={
-        "help": "torch device: auto (cuda when available), cpu, cuda or cuda:N"})
+    device: str = device_field()
 
     def __post_init__(self) -> None:
         _check(bool(self.mdm_ckpt), "mdm_ckpt", "a checkpoint name, folder or file", self.mdm_ckpt)
         _check(bool(self.save_dir), "save_dir", "a folder path", self.save_dir)
-        _check(self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
-               "device", "auto, cpu, cuda or cuda:N", self.device)
+        object.__setattr__(self, "device", parse_device(self.device))
 
 
 @dataclass(frozen=True)

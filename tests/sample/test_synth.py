@@ -82,8 +82,11 @@ def test_non_positive_sample_count_is_a_usage_error(per_class, capsys):
 def test_settings_validate_lengths_and_device():
     with pytest.raises(ValueError, match="length_frames must be in \\[0, 196\\]"):
         SynthSettings(model_path="m", out="o", length_frames=200)
-    with pytest.raises(ValueError, match="device must be auto, cpu, cuda or cuda:N"):
+    with pytest.raises(ValueError, match="device 'tpu' is not one of: auto, cpu, cuda, cuda:N, N"):
         SynthSettings(model_path="m", out="o", device="tpu")
+    # upstream's integer --device: N is cuda:N, -1 the CPU
+    assert SynthSettings(model_path="m", out="o", device=1).device == "cuda:1"
+    assert SynthSettings(model_path="m", out="o", device="-1").device == "cpu"
 
 
 @pytest.fixture(scope="module")
