@@ -8,35 +8,10 @@ import pytest
 from mdm_kinemic.data.hml_vec import HmlVecSettings, joints_to_hml_vec, recover_from_ric
 from mdm_kinemic.data.humanml3d import mirror_caption
 from mdm_kinemic.data.mirror import MIRROR_INDEX, MIRROR_SIGN, mirror_hml_vec
-from mdm_kinemic.data.skeleton import rest_pose, swap_left_right
+from mdm_kinemic.data.skeleton import swap_left_right
 
 LEFT_WRIST, RIGHT_WRIST = 20, 21
 PER_CLIP = HmlVecSettings(skeleton="first_frame")
-
-
-def _rotation_y(angle: float) -> np.ndarray:
-    c, s = np.cos(angle), np.sin(angle)
-    return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
-
-
-def wave(side: str, frames: int = 60, turn: float = 0.02, noise: float = 0.0) -> np.ndarray:
-    """(frames, 22, 3): one arm raised sideways and waving (elbow and wrist swing about the
-    shoulder), the body walking forward while turning ``turn`` rad per frame."""
-    shoulder, elbow, wrist = (16, 18, 20) if side == "left" else (17, 19, 21)
-    outward = 1.0 if side == "left" else -1.0  # left is +X when facing +Z
-    base = rest_pose()
-    rng = np.random.default_rng(0)
-    out = np.empty((frames, 22, 3))
-    for t in range(frames):
-        pose = base.copy()
-        angle = outward * (2.2 + 0.6 * np.sin(2 * np.pi * t / 15))
-        c, s = np.cos(angle), np.sin(angle)
-        about_z = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
-        for joint in (elbow, wrist):
-            pose[joint] = base[shoulder] + about_z @ (base[joint] - base[shoulder])
-        pose = pose @ _rotation_y(turn * t).T + np.array([0.01 * t, 0.9, 0.03 * t])
-        out[t] = pose + noise * rng.normal(size=(22, 3))
-    return out
 
 
 def test_mirror_map_is_a_signed_involution():
@@ -49,7 +24,7 @@ def test_mirror_map_is_a_signed_involution():
 
 
 @pytest.mark.parametrize("turn", [0.0, 0.03, -0.05])
-def test_mirrored_features_equal_the_features_of_mirrored_joints(turn):
+def test_mirrored_features_equal_the_features_of_mirrored_joints(turn, wave):
     # HumanML3D's route: mirror the joints, then convert; ours: convert, then mirror the features
     joints = wave("left", turn=turn, noise=0.01)
     features = joints_to_hml_vec(joints, settings=PER_CLIP)
@@ -57,13 +32,13 @@ def test_mirrored_features_equal_the_features_of_mirrored_joints(turn):
     np.testing.assert_allclose(mirror_hml_vec(features), expected, atol=2e-5)
 
 
-def test_recovered_joints_of_mirrored_features_are_the_mirrored_joints():
+def test_recovered_joints_of_mirrored_features_are_the_mirrored_joints(wave):
     features = joints_to_hml_vec(wave("left", turn=0.04, noise=0.01))
     np.testing.assert_allclose(recover_from_ric(mirror_hml_vec(features)),
                                swap_left_right(recover_from_ric(features)), atol=1e-5)
 
 
-def test_a_left_hand_wave_becomes_a_right_hand_wave():
+def test_a_left_hand_wave_becomes_a_right_hand_wave(wave):
     joints = recover_from_ric(mirror_hml_vec(joints_to_hml_vec(wave("left"))))
     height = joints[..., 1] - joints[:, :1, 1]
     # the waving wrist swings about 0.2 m in height; the hanging one stays put
