@@ -44,7 +44,7 @@ import torch
 from torch import nn
 
 from mdm_kinemic.atomic import atomic_torch_save, atomic_write_text
-from mdm_kinemic.core.kinematic_rerank import KinematicRerankSettings
+from mdm_kinemic.core.kinematic_rerank import KinematicRerankSettings, rerank_markdown, rerank_report
 from mdm_kinemic.core.mic import MICModule
 from mdm_kinemic.core.mining import MiningResult, MiningSettings
 from mdm_kinemic.core.objective import (
@@ -515,7 +515,6 @@ def _mine(config: FewShotRunConfig, targets, source, save_dir: Path, device: tor
     from mdm_kinemic.data.captions import caption_corpus
     from mdm_kinemic.text.cache import CachedTextEncoder
     from mdm_kinemic.text.encoder import get_text_encoder
-    from mdm_kinemic.core.kinematic_rerank import rerank_markdown, rerank_report
     from mdm_kinemic.training.soft_positives import (
         apply_min_similarity,
         check_corpus,
