@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from mdm_kinemic.core.mining import DEFAULT_PROMPT_TEMPLATE
+from mdm_kinemic.core.prompts import draw_per_seed
 from mdm_kinemic.data.fewshot_clips import FewShotClipsError, classes_with_clips, fewshot_lengths
 from mdm_kinemic.flags import add_dataclass_options, dataclass_from_args, device_field, parse_device
 
@@ -81,6 +82,10 @@ class SynthSettings:
                 "checkpoint uses the prompts it was trained with"})
     seed: int = field(default=10, metadata={"help": "seed of the lengths and of every motion's noise "
                                                     "(upstream generate.py's default 10)"})
+    prompt_augmentation: bool | None = field(default=None, metadata={
+        "help": "condition each motion on a prompt drawn by its own seed from its class's prompts recorded by a "
+                "run trained with --prompt_augmentation (--no-prompt_augmentation: the first prompt); default: "
+                "as the checkpoint was trained"})
     target_data: str | None = field(default=None, metadata={
         "help": "the few-shot target data (HumanML3D layout), whose clips' lengths are drawn per class; "
                 "default: the one recorded in the checkpoint's args.json"})
@@ -292,6 +297,7 @@ def synthesize(settings: SynthSettings, sampling: Any, upstream: Any) -> Path:
         real_ids = {c: chosen_ids[i] for i, c in enumerate(classes)}
         length_source = {"target_data": target_data, "fewshot_split": fewshot_split, "task_split": task_split,
                          "clip_lengths": {info.class_names[c]: lengths[c] for c in classes}}
+    sets = _prompt_sets(info, settings.prompt_augmentation)
     run = {
         "model_path": str(info.model_path),
         "model_sha256": _file_sha256(info.model_path),
@@ -303,6 +309,8 @@ def synthesize(settings: SynthSettings, sampling: Any, upstream: Any) -> Path:
         "guidance_param": sampling.guidance_param,
         "timestep_respacing": sampling.timestep_respacing,
         "sampler": sampling.sampler,
+        # only with augmentation, so that folders written before the option stay resumable
+        **({"class_prompt_sets": [list(sets[c]) for c in classes]} if sets else {}),
     }
     previous = _check_out(out, run)
     plan = previous["samples"] if previous is not None else plan_motions(classes, settings.per_class, lengths, settings.seed)
@@ -326,16 +334,22 @@ def synthesize(settings: SynthSettings, sampling: Any, upstream: Any) -> Path:
         guided = BatchedGuidance(loaded.model, sampling.guidance_param)
         sampler = GuidedSampler(guided, respaced_diffusion(loaded.args, sampling.timestep_respacing),
                                 sampling.sampler, device)
-        prompt_features = loaded.model.prompt_features()
-        text_embed = prompt_features[torch.tensor([m["class"] for m in todo], device=prompt_features.device)]
+        if sets:
+            texts = draw_per_seed(sets, [m["class"] for m in todo], [m["seed"] for m in todo])
+            unique = sorted(set(texts))
+            features = loaded.model.text_features(unique)
+            text_embed = features[torch.tensor([unique.index(t) for t in texts], device=features.device)]
+        else:
+            texts = [info.class_prompts[m["class"]] for m in todo]
+            prompt_features = loaded.model.prompt_features()
+            text_embed = prompt_features[torch.tensor([m["class"] for m in todo], device=prompt_features.device)]
         action = torch.tensor([m["class"] for m in todo], dtype=torch.long)
         batch_size = sampling.batch_size or auto_batch_size(
             lambda n: _probe(guided, sampler, text_embed[:1], action[:1], max(m["length"] for m in todo), n),
             max(len(b) for b in plan_batches([m["length"] for m in todo], len(todo))), device)
         logger.info("sampling %d motions, %d steps each, batches of up to %d on %s", len(todo), sampler.num_steps,
                     batch_size, device)
-        lines = {c: format_text_line(info.class_prompts[c], tokens=tokenize_caption(info.class_prompts[c]))
-                 for c in {m["class"] for m in todo}}
+        lines = {t: format_text_line(t, tokens=tokenize_caption(t)) for t in set(texts)}
         mean_t, std_t = torch.from_numpy(mean), torch.from_numpy(std)
         bar = _progress(len(todo), settings.progress)
         try:
@@ -346,7 +360,7 @@ def synthesize(settings: SynthSettings, sampling: Any, upstream: Any) -> Path:
                 for k, i in enumerate(indices):
                     motion = todo[i]
                     write_clip(out, motion["id"], features[k].numpy(), joints[k].numpy())
-                    atomic_write_text(out / "texts" / f"{motion['id']}.txt", lines[motion["class"]] + "\n")
+                    atomic_write_text(out / "texts" / f"{motion['id']}.txt", lines[texts[i]] + "\n")
                 bar.update(len(indices))
         finally:
             bar.close()
@@ -358,6 +372,22 @@ def synthesize(settings: SynthSettings, sampling: Any, upstream: Any) -> Path:
         _write_grid(out, plan, classes, info.class_names, settings.grid, target_data, real_ids)
     logger.info("%s: %d motions of %d classes (statistics from %s)", out, len(plan), len(classes), stats_from)
     return out / MANIFEST
+
+
+def _prompt_sets(info, augmentation: bool | None) -> tuple[tuple[str, ...], ...]:
+    """The prompt sets each motion draws from, or () for one prompt per class.
+
+    Raises:
+        SynthError: --prompt_augmentation for a checkpoint that records no prompt sets.
+    """
+    if augmentation is False:
+        return ()
+    sets = tuple(getattr(info, "class_prompt_sets", ()))
+    if augmentation and not sets:
+        raise SynthError(
+            f"--prompt_augmentation: {info.model_path} records one prompt per class (it was not trained with "
+            "python -m mdm_kinemic.train_fewshot --prompt_augmentation); drop the flag")
+    return sets
 
 
 def _prompt_info(settings: SynthSettings):

@@ -145,3 +145,46 @@ def test_resume_keeps_finished_motions_and_redraws_the_rest_identically(synth_ru
         synthesize(SynthSettings(model_path=settings.model_path, out=settings.out, per_class=3, seed=2,
                                  target_data=settings.target_data, progress=False),
                    SamplerSettings(timestep_respacing="4"), UpstreamSettings(clip_weights="random"))
+
+
+def test_prompt_sets_follow_the_checkpoint_unless_told():
+    from types import SimpleNamespace
+
+    from mdm_kinemic.synth import _prompt_sets
+
+    trained = SimpleNamespace(model_path="m", class_prompt_sets=(("a", "b"), ("c",)))
+    plain = SimpleNamespace(model_path="m", class_prompt_sets=())
+    assert _prompt_sets(trained, None) == (("a", "b"), ("c",))
+    assert _prompt_sets(trained, False) == () and _prompt_sets(plain, None) == ()
+    with pytest.raises(SynthError, match="one prompt per class"):
+        _prompt_sets(plain, True)
+
+
+@pytest.mark.upstream
+def test_prompt_augmentation_draws_each_motions_prompt_by_its_seed(tiny_student, tiny_targets, tmp_path):
+    import shutil
+
+    from mdm_kinemic.core.prompts import draw_per_seed
+    from mdm_kinemic.data.humanml3d import HumanML3D
+    from mdm_kinemic.mdm.sampling.sampler import SamplerSettings
+    from mdm_kinemic.mdm.upstream.options import UpstreamSettings
+    from mdm_kinemic.synth import synthesize
+
+    folder = tmp_path / "student"
+    shutil.copytree(tiny_student["kinemic"].parent, folder)
+    args = json.loads((folder / "args.json").read_text())
+    sets = [[f"a person performs a {name}.", f"someone does a {name}.", f"a {name}, by a person."] for name in CLASSES]
+    args["kinemic"]["class_prompt_sets"] = sets
+    (folder / "args.json").write_text(json.dumps(args))
+    out = tmp_path / "out"
+    settings = SynthSettings(model_path=str(folder), out=str(out), per_class=4, seed=3, target_data=str(tiny_targets),
+                             progress=False)
+    synthesize(settings, SamplerSettings(timestep_respacing="2", batch_size=12), UpstreamSettings(clip_weights="random"))
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["run"]["class_prompt_sets"] == sets
+    samples = manifest["samples"]
+    expected = draw_per_seed(sets, [m["class"] for m in samples], [m["seed"] for m in samples])
+    data = HumanML3D(out)
+    assert [data.captions(m["id"])[0].text for m in samples] == expected
+    assert all(t in sets[m["class"]] for t, m in zip(expected, samples))
+    assert len(set(expected)) > 3  # not one prompt per class

@@ -66,6 +66,8 @@ class StudentInfo:
             else the mining default template "a person performs a {label}." (core/mining.py).
         section: the whole "kinemic" section of args.json.
         args_json: the whole args.json (upstream's flags of the base plus the section).
+        class_prompt_sets: per class, the prompts a run trained with --prompt_augmentation drew
+            from (args.json's kinemic.class_prompt_sets); empty when it was trained without.
     """
 
     model_path: Path
@@ -73,6 +75,7 @@ class StudentInfo:
     class_prompts: tuple[str, ...]
     section: Mapping[str, Any]
     args_json: Mapping[str, Any]
+    class_prompt_sets: tuple[tuple[str, ...], ...] = ()
 
     @property
     def num_actions(self) -> int:
@@ -141,7 +144,13 @@ def read_student_info(model_path: str | os.PathLike) -> StudentInfo:
             f"{path.parent / 'args.json'}: kinemic.class_prompts has {len(prompts)} prompts for {len(names)} classes; "
             "restore the args.json written with the checkpoint"
         )
-    return StudentInfo(path, names, prompts, section, args_json)
+    sets = tuple(tuple(str(p) for p in group) for group in section.get("class_prompt_sets") or ())
+    if sets and (len(sets) != len(names) or not all(sets)):
+        raise SamplingInputError(
+            f"{path.parent / 'args.json'}: kinemic.class_prompt_sets has {len(sets)} sets for {len(names)} classes "
+            "(or an empty one); restore the args.json written with the checkpoint"
+        )
+    return StudentInfo(path, names, prompts, section, args_json, sets)
 
 
 def run_clip_weights(explicit: str | os.PathLike | None, info: StudentInfo) -> str | None:
@@ -303,9 +312,13 @@ class ClassPromptModel(nn.Module):
         """Text features [C, D] of the class prompts (D = 512 for CLIP), encoded once."""
         device = next(self.network.parameters()).device
         if self._prompt_features is None or self._prompt_features.device != device:
-            with torch.no_grad():
-                self._prompt_features = self.encode_text(list(self.class_prompts))[0].float()
+            self._prompt_features = self.text_features(self.class_prompts)
         return self._prompt_features
+
+    def text_features(self, texts: Sequence[str]) -> Tensor:
+        """Text features [N, D] of any texts (e.g. the prompts drawn with prompt augmentation)."""
+        with torch.no_grad():
+            return self.encode_text(list(texts))[0].float()
 
     def class_prompt_embed(self, action: Tensor, batch: int) -> Tensor:
         """Tensor [1, B, D]: the prompt features of each sample's class (action: [B] or [B, 1])."""
