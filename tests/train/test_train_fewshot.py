@@ -221,9 +221,9 @@ def test_save_dir_of_another_run_is_refused(smoke_run, cli):
     assert "belongs to a run with other settings (optim.lr differ)" in result.stderr
 
 
-def test_kinematic_rerank_and_prompt_augmentation_run(tiny_checkpoint, tiny_data, hml_stats, tmp_path, cli):
+def test_kinematic_rerank_and_prompt_augmentation_run(tiny_checkpoint, tiny_data, tmp_path, cli):
     run = tmp_path / "run"
-    args = cli_args(tiny_checkpoint, tiny_data, hml_stats, run, tmp_path / "cache", "--num_steps", "2",
+    args = cli_args(tiny_checkpoint, tiny_data, run, tmp_path / "cache", "--num_steps", "2",
                     "--kinematic_rerank", "dtw", "--rerank_keep", "0.5", "--prompt_augmentation",
                     "--templates", "a person performs a {label}.", "someone does a {label}.",
                     "--num_mining_pictures", "0")
