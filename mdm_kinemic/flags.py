@@ -6,7 +6,12 @@ the single source of a flag's name, type, default, help text (``metadata["help"]
 values (``metadata["choices"]`` or a Literal type) and validation: this module turns its fields
 into one argparse group, so that the command line and the library cannot drift apart. Booleans
 become ``--flag / --no-flag`` (BooleanOptionalAction), tuple fields take several values, and a
-ValueError from the dataclass's ``__post_init__`` becomes an error naming the flag.
+ValueError from the dataclass's ``__post_init__`` becomes an error naming the flag. A field's
+``metadata["parse"]`` (a function str -> value raising ValueError) replaces its type's parser, and
+``metadata["aliases"]`` lists further flag names (upstream's spelling of the same option).
+
+Torch devices are parsed here once for every command (:func:`parse_device`), so that each accepts
+both its own strings (auto, cpu, cuda, cuda:N) and upstream MDM's integer ``--device`` (N, -1 = CPU).
 
 It imports nothing from the package, so every layer may use it.
 """
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 import types
 import typing
 from typing import Any, Mapping, Optional, Sequence, TypeVar, Union
@@ -22,6 +28,76 @@ from typing import Any, Mapping, Optional, Sequence, TypeVar, Union
 T = TypeVar("T")
 
 _NONE_WORDS = ("none", "None", "")
+
+#: help text of every device flag and field
+DEVICE_HELP = ("torch device: auto (cuda when available), cpu, cuda, cuda:N, or upstream MDM's integer "
+               "--device (N = cuda:N, -1 = cpu)")
+_DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
+
+
+def parse_device(value: str | int) -> str:
+    """A device flag's value in its canonical spelling: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+
+    Upstream MDM's integer ``--device`` (utils/parser_util.py: the CUDA device id, default 0; its
+    utils/dist_util.py falls back to the CPU for a negative id) is accepted beside the names:
+    ``N`` >= 0 becomes ``cuda:N`` and ``-1`` becomes ``cpu``.
+
+    Raises:
+        ValueError: anything else, listing the accepted values.
+    """
+    text = str(value).strip()
+    if re.fullmatch(r"[+-]?\d+", text):
+        index = int(text)
+        if index >= 0:
+            return f"cuda:{index}"
+        if index == -1:
+            return "cpu"
+    elif _DEVICE.fullmatch(text.lower()):
+        return text.lower()
+    raise ValueError(f"device {value!r} is not one of: auto, cpu, cuda, cuda:N, N (= cuda:N), -1 (= cpu)")
+
+
+def upstream_device_index(device: str | int) -> int | None:
+    """Upstream MDM's integer ``--device`` for a device flag's value (see :func:`parse_device`).
+
+    Returns:
+        -1 for the CPU, N for ``cuda:N`` (0 for ``cuda``), None for ``auto`` (upstream's own
+        default, 0, already means the first GPU when there is one, else the CPU).
+
+    Raises:
+        ValueError: as :func:`parse_device`.
+    """
+    device = parse_device(device)
+    if device == "auto":
+        return None
+    if device == "cpu":
+        return -1
+    return int(device.partition(":")[2] or 0)
+
+
+def device_type(text: str) -> str:
+    """:func:`parse_device` as an argparse ``type``: a bad value is reported as the flag's error."""
+    return _flag_type(parse_device)(text)
+
+
+def device_field(default: str = "auto", help: str = DEVICE_HELP) -> Any:
+    """A settings dataclass field of a torch device: its flag parses with :func:`parse_device`.
+
+    The dataclass's ``__post_init__`` should still pass the value through :func:`parse_device`,
+    for library callers that bypass the flag (e.g. ``device=0``).
+    """
+    return dataclasses.field(default=default, metadata={"help": help, "parse": parse_device})
+
+
+def _flag_type(parse):
+    """``parse`` (str -> value, raising ValueError) as an argparse type whose errors show the message."""
+    def flag_value(text: str):
+        try:
+            return parse(text)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from err
+    flag_value.__name__ = getattr(parse, "__name__", "value")
+    return flag_value
 
 
 def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
@@ -129,13 +205,14 @@ def add_dataclass_options(
         origin = typing.get_origin(tp)
         name = (renames or {}).get(field.name, field.name)
         flag = flag_name(name, prefix)
+        flags = (flag, *(flag_name(alias, prefix) for alias in field.metadata.get("aliases", ())))
         dest = prefix + name
         if tp is bool:
-            group.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, default=default,
+            group.add_argument(*flags, dest=dest, action=argparse.BooleanOptionalAction, default=default,
                                help=help_text)
         elif origin is typing.Literal:
             literal = list(typing.get_args(tp))
-            group.add_argument(flag, dest=dest, choices=literal, default=default,
+            group.add_argument(*flags, dest=dest, choices=literal, default=default,
                                type=type(literal[0]), help=help_text)
         elif origin in (tuple, list):
             item_args = [a for a in typing.get_args(tp) if a is not Ellipsis]
@@ -143,12 +220,14 @@ def add_dataclass_options(
             item_tp, _ = _unwrap_optional(item_tp)
             if typing.get_origin(item_tp) is typing.Literal or listed:
                 accepted = list(listed or typing.get_args(item_tp))
-                group.add_argument(flag, dest=dest, nargs="*", choices=accepted, default=default, help=help_text)
+                group.add_argument(*flags, dest=dest, nargs="*", choices=accepted, default=default, help=help_text)
             else:
-                group.add_argument(flag, dest=dest, nargs="*", type=_scalar_parser(item_tp, False),
+                group.add_argument(*flags, dest=dest, nargs="*", type=_scalar_parser(item_tp, False),
                                    default=default, help=help_text)
         elif tp is Any or isinstance(tp, type):
-            group.add_argument(flag, dest=dest, type=_scalar_parser(tp, optional), default=default,
+            parse = field.metadata.get("parse")
+            group.add_argument(*flags, dest=dest, default=default,
+                               type=_flag_type(parse) if parse else _scalar_parser(tp, optional),
                                required=required, help=help_text,
                                choices=list(listed) if listed else None,
                                metavar=None if listed else name.upper())

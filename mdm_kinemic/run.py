@@ -8,7 +8,9 @@
 
 The first argument names the upstream script module; the rest are its own arguments plus the
 plugin's (``--kinemic``, ``--action_index``, ``--timestep_respacing``, ``--norm_stats``) and this
-runner's ``--mdm_root`` / ``--clip_weights`` (mdm/upstream/options.py). Paths are made absolute here, then
+runner's ``--mdm_root`` / ``--clip_weights`` (mdm/upstream/options.py). ``--device`` takes upstream's
+integer or the names the other commands take (auto, cpu, cuda, cuda:N; flags.parse_device), given to
+the script as upstream's integer. Paths are made absolute here, then
 the script runs from upstream's root as upstream expects (``python -m SCRIPT`` there), with
 upstream importable without a clone of OpenAI's clip or the SMPL files (mdm/upstream/locate.py) and the
 hooks of mdm/sampling/hooks.py in place; on an upstream with patches/0001 applied, the patch's own plugin
@@ -24,7 +26,7 @@ import runpy
 import sys
 from collections.abc import Sequence
 
-__all__ = ["PATH_FLAGS", "SCRIPTS", "absolute_paths", "main"]
+__all__ = ["PATH_FLAGS", "SCRIPTS", "absolute_paths", "main", "upstream_device_flag"]
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +75,38 @@ def absolute_paths(argv: Sequence[str], cwd: str | None = None) -> list[str]:
     return out
 
 
+def upstream_device_flag(argv: Sequence[str]) -> list[str]:
+    """``argv`` with ``--device`` in upstream's spelling, an integer (utils/parser_util.py).
+
+    ``cpu`` becomes -1, ``cuda:N`` N, ``cuda`` 0; ``auto`` is dropped, as upstream's default (0)
+    already means the first GPU when there is one, else the CPU. Integers pass unchanged.
+
+    Raises:
+        ValueError: a device no command accepts (flags.parse_device), or ``--device`` without a value.
+    """
+    from mdm_kinemic.flags import upstream_device_index
+
+    out: list[str] = []
+    args = list(argv)
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--device" or arg.startswith("--device="):
+            if arg == "--device":
+                if i + 1 >= len(args):
+                    raise ValueError("--device: give a device (N, -1, auto, cpu, cuda or cuda:N)")
+                value, i = args[i + 1], i + 2
+            else:
+                value, i = arg.split("=", 1)[1], i + 1
+            index = upstream_device_index(value)
+            if index is not None:
+                out += ["--device", str(index)]
+            continue
+        out.append(arg)
+        i += 1
+    return out
+
+
 def _runner_parser() -> argparse.ArgumentParser:
     from mdm_kinemic.mdm.upstream.options import add_upstream_options
 
@@ -104,6 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     runner_args, script_argv = parser.parse_known_args(rest)
     try:
         upstream = UpstreamSettings.from_args(runner_args)
+        script_argv = upstream_device_flag(script_argv)
     except ValueError as err:
         parser.error(str(err))
     script_argv = absolute_paths(script_argv)

@@ -32,7 +32,9 @@ on CPU's automatic one; docs/performance.md).
 
 A plain text-to-motion MDM checkpoint (no "kinemic" section in its args.json) is sampled the
 same way from the prompt of each class of ``--target_data`` (``--prompt_template``), with
-guidance over the text alone: the paper's zero-shot row (mdm/sampling/prompt_model.py).
+guidance over the text alone: the paper's zero-shot row (mdm/sampling/prompt_model.py). Without
+``--actions`` it samples the classes that have clips in the split (NTU-VIBE names 120 classes and
+holds clips of 3), and logs which.
 """
 
 from __future__ import annotations
@@ -51,9 +53,19 @@ from typing import Any
 import numpy as np
 
 from mdm_kinemic.core.mining import DEFAULT_PROMPT_TEMPLATE
-from mdm_kinemic.data.fewshot_clips import FewShotClipsError, fewshot_lengths
+from mdm_kinemic.core.prompts import draw_per_seed
+from mdm_kinemic.data.fewshot_clips import (
+    FewShotClipsError,
+    classes_with_clips,
+    fewshot_lengths,
+)
 from mdm_kinemic.distributed import Ranks, rank_device, shard_by_cost
-from mdm_kinemic.flags import add_dataclass_options, dataclass_from_args
+from mdm_kinemic.flags import (
+    add_dataclass_options,
+    dataclass_from_args,
+    device_field,
+    parse_device,
+)
 
 __all__ = ["SynthError", "SynthSettings", "main", "plan_motions", "synthesize"]
 
@@ -75,15 +87,23 @@ class SynthSettings:
                                               "(written by python -m mdm_kinemic.train_fewshot); or a plain "
                                               "text-to-motion MDM, sampled zero-shot from the class prompts of "
                                               "--target_data's classes (--prompt_template)"})
-    out: str = field(metadata={"help": "output folder (HumanML3D layout); an unfinished run there is resumed"})
+    out: str = field(metadata={"help": "output folder (HumanML3D layout); an unfinished run there is resumed "
+                                       "(--output_dir: upstream generate.py's name)",
+                               "aliases": ("output_dir",)})
     per_class: int = field(default=383, metadata={
         "help": "motions per class (paper Sec. 5: 383 per class, 1149 for 3 classes)"})
     actions: tuple[str, ...] = field(default=(), metadata={
-        "help": "classes to synthesise, by name (e.g. 'side kick') or index; default: every class"})
+        "help": "classes to synthesise, by name (e.g. 'side kick') or index; default: every class of a KineMIC "
+                "checkpoint; for a plain MDM, the classes of --target_data that have clips in the split"})
     prompt_template: str = field(default=DEFAULT_PROMPT_TEMPLATE, metadata={
         "help": "class prompt c^T of a plain MDM checkpoint, '{label}' = class name (paper Sec. 4); a KineMIC "
                 "checkpoint uses the prompts it was trained with"})
-    seed: int = field(default=0, metadata={"help": "seed of the lengths and of every motion's noise"})
+    seed: int = field(default=10, metadata={"help": "seed of the lengths and of every motion's noise "
+                                                    "(upstream generate.py's default 10)"})
+    prompt_augmentation: bool | None = field(default=None, metadata={
+        "help": "condition each motion on a prompt drawn by its own seed from its class's prompts recorded by a "
+                "run trained with --prompt_augmentation (--no-prompt_augmentation: the first prompt); default: "
+                "as the checkpoint was trained"})
     target_data: str | None = field(default=None, metadata={
         "help": "the few-shot target data (HumanML3D layout), whose clips' lengths are drawn per class; "
                 "default: the one recorded in the checkpoint's args.json"})
@@ -96,7 +116,7 @@ class SynthSettings:
         "help": "give every motion this many frames (20 fps) instead of few-shot clip lengths; 0 = clip lengths"})
     norm_stats: str | None = field(default=None, metadata={
         "help": "folder with the Mean.npy/Std.npy of the base MDM's training data (default: see mdm/sampling/student.py)"})
-    device: str = field(default="auto", metadata={"help": "torch device: auto (cuda when available), cpu, cuda, cuda:N"})
+    device: str = device_field()
     grid: int = field(default=0, metadata={
         "help": "write DIR/grid.png with this many samples per class under the real few-shot clips; 0 = none"})
     merge_lora: bool = field(default=True, metadata={
@@ -114,8 +134,7 @@ class SynthSettings:
             raise ValueError(f"length_frames must be in [0, 196] (0 = few-shot clip lengths), got {self.length_frames}")
         if self.grid < 0:
             raise ValueError(f"grid must be >= 0, got {self.grid}")
-        if not (self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda")):
-            raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        object.__setattr__(self, "device", parse_device(self.device))
 
 
 def _file_sha256(path: Path) -> str:
@@ -277,6 +296,7 @@ def synthesize(settings: SynthSettings, sampling: Any, upstream: Any, ranks: Ran
         find_norm_stats,
         load_student,
         read_student_info,
+        run_clip_weights,
         select_actions,
     )
     from mdm_kinemic.mdm.upstream.locate import import_upstream
@@ -296,6 +316,14 @@ def synthesize(settings: SynthSettings, sampling: Any, upstream: Any, ranks: Ran
     if str(fewshot_split).lower() == "none":
         fewshot_split = None
     task_split = settings.task_split or _recorded_data(section, "task_split") or "xsub"
+    if not kinemic and not settings.actions:
+        # a plain MDM has no classes of its own: NTU-VIBE names 120, its split holds clips of 3
+        where = f" (split {fewshot_split}/{task_split})" if fewshot_split else ""
+        with_clips = classes_with_clips(os.path.abspath(os.path.expanduser(str(target_data))), fewshot_split,
+                                        task_split)
+        classes = sorted(set(select_actions(info, names=with_clips)))
+        logger.info("sampling the %d of %d classes of %s that have clips there%s; --actions chooses others: %s",
+                    len(classes), info.num_actions, target_data, where, ", ".join(with_clips))
     if settings.length_frames:
         lengths = {c: [settings.length_frames] for c in classes}
         length_source: dict[str, Any] = {"length_frames": settings.length_frames}
@@ -318,6 +346,7 @@ def synthesize(settings: SynthSettings, sampling: Any, upstream: Any, ranks: Ran
         real_ids = {c: chosen_ids[i] for i, c in enumerate(classes)}
         length_source = {"target_data": target_data, "fewshot_split": fewshot_split, "task_split": task_split,
                          "clip_lengths": {info.class_names[c]: lengths[c] for c in classes}}
+    sets = _prompt_sets(info, settings.prompt_augmentation)
     run = {
         "model_path": str(info.model_path),
         "model_sha256": _file_sha256(info.model_path),
@@ -329,30 +358,38 @@ def synthesize(settings: SynthSettings, sampling: Any, upstream: Any, ranks: Ran
         "guidance_param": sampling.guidance_param,
         "timestep_respacing": sampling.timestep_respacing,
         "sampler": sampling.sampler,
+        # only with augmentation, so that folders written before the option stay resumable
+        **({"class_prompt_sets": [list(sets[c]) for c in classes]} if sets else {}),
     }
     plan, todo_ids = _prepare_out(out, run, ranks, lambda: plan_motions(classes, settings.per_class, lengths,
                                                                         settings.seed))
     logger.info("%s: %d of %d motions to draw (%d kept)", out, len(todo_ids), len(plan), len(plan) - len(todo_ids))
-    root = import_upstream(upstream.mdm_root, clip_weights=upstream.clip_weights)
+    clip_weights = run_clip_weights(upstream.clip_weights, info) if kinemic else upstream.clip_weights
+    root = import_upstream(upstream.mdm_root, clip_weights=clip_weights)
     mean, std, stats_from = find_norm_stats(info, settings.norm_stats, mdm_root=root)
     if ranks.is_main:
         write_mean_std(out, mean, std)
     if todo_ids:
         device = _device(rank_device(settings.device, ranks))
         if kinemic:
-            loaded = load_student(info.model_path, mdm_root=root, clip_weights=upstream.clip_weights, device=device,
+            loaded = load_student(info.model_path, mdm_root=root, clip_weights=clip_weights, device=device,
                                   merge_lora=settings.merge_lora)
         else:
-            loaded = load_prompt_model(info, mdm_root=root, clip_weights=upstream.clip_weights, device=device)
+            loaded = load_prompt_model(info, mdm_root=root, clip_weights=clip_weights, device=device)
         guided = BatchedGuidance(loaded.model, sampling.guidance_param)
         sampler = GuidedSampler(guided, respaced_diffusion(loaded.args, sampling.timestep_respacing),
                                 sampling.sampler, device)
-        prompt_features = loaded.model.prompt_features()
+        # a motion's prompt depends on its class and seed only (core/prompts.py)
+        texts = (draw_per_seed(sets, [m["class"] for m in plan], [m["seed"] for m in plan]) if sets
+                 else [info.class_prompts[m["class"]] for m in plan])
+        unique = sorted(set(texts))
+        text_features = loaded.model.text_features(unique) if sets else loaded.model.prompt_features()
+        rows = [unique.index(t) for t in texts] if sets else [m["class"] for m in plan]
         lengths_of_plan = [m["length"] for m in plan]
         # the batches are formed over the whole plan, never over what is left or over the ranks, so a
         # motion is drawn in the same batch by any number of ranks and after any resume
         batch_size = sampling.batch_size or min(ranks.all_gather(auto_batch_size(
-            lambda n: _probe(guided, sampler, prompt_features[:1], torch.zeros(1, dtype=torch.long),
+            lambda n: _probe(guided, sampler, text_features[:1], torch.zeros(1, dtype=torch.long),
                              max(lengths_of_plan), n),
             max(len(b) for b in plan_batches(lengths_of_plan, len(plan))), device)))
         units = [b for b in plan_batches(lengths_of_plan, batch_size) if any(plan[i]["id"] in todo_ids for i in b)]
@@ -361,22 +398,22 @@ def synthesize(settings: SynthSettings, sampling: Any, upstream: Any, ranks: Ran
         logger.info("sampling %d batches (%d motions) of %d on rank %d of %d, %d steps each, batches of up to %d "
                     "on %s", len(mine), sum(map(len, mine)), len(units), ranks.rank, ranks.world_size,
                     sampler.num_steps, batch_size, device)
-        lines = {c: format_text_line(info.class_prompts[c], tokens=tokenize_caption(info.class_prompts[c]))
-                 for c in {m["class"] for m in plan}}
+        lines = {t: format_text_line(t, tokens=tokenize_caption(t)) for t in unique}
         mean_t, std_t = torch.from_numpy(mean), torch.from_numpy(std)
         bar = _progress(sum(map(len, mine)), settings.progress and ranks.is_main)
         try:
             for indices in mine:
                 batch = [plan[i] for i in indices]
-                classes_t = torch.tensor([m["class"] for m in batch], dtype=torch.long)
-                motions = sampler.sample(prompt_features[classes_t.to(prompt_features.device)], classes_t,
+                embed = text_features[torch.tensor([rows[i] for i in indices], device=text_features.device)]
+                motions = sampler.sample(embed, torch.tensor([m["class"] for m in batch], dtype=torch.long),
                                          batch[0]["length"], [m["seed"] for m in batch])
                 features = motions.detach().cpu().float()[:, :, 0, :].permute(0, 2, 1) * std_t + mean_t
                 joints = recover_from_ric(features)
-                for k, motion in enumerate(batch):
+                for k, i in enumerate(indices):
+                    motion = plan[i]
                     if motion["id"] in todo_ids:  # finished motions of a redrawn batch keep their files
                         write_clip(out, motion["id"], features[k].numpy(), joints[k].numpy())
-                        atomic_write_text(out / "texts" / f"{motion['id']}.txt", lines[motion["class"]] + "\n")
+                        atomic_write_text(out / "texts" / f"{motion['id']}.txt", lines[texts[i]] + "\n")
                 bar.update(len(indices))
         finally:
             bar.close()
@@ -391,6 +428,22 @@ def synthesize(settings: SynthSettings, sampling: Any, upstream: Any, ranks: Ran
         _write_grid(out, plan, classes, info.class_names, settings.grid, target_data, real_ids)
     logger.info("%s: %d motions of %d classes (statistics from %s)", out, len(plan), len(classes), stats_from)
     return out / MANIFEST
+
+
+def _prompt_sets(info, augmentation: bool | None) -> tuple[tuple[str, ...], ...]:
+    """The prompt sets each motion draws from, or () for one prompt per class.
+
+    Raises:
+        SynthError: --prompt_augmentation for a checkpoint that records no prompt sets.
+    """
+    if augmentation is False:
+        return ()
+    sets = tuple(getattr(info, "class_prompt_sets", ()))
+    if augmentation and not sets:
+        raise SynthError(
+            f"--prompt_augmentation: {info.model_path} records one prompt per class (it was not trained with "
+            "python -m mdm_kinemic.train_fewshot --prompt_augmentation); drop the flag")
+    return sets
 
 
 def _prompt_info(settings: SynthSettings):

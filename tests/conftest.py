@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -65,6 +66,40 @@ def tiny_base_checkpoint():
         return make_random_checkpoint(RandomCheckpointSettings(out=str(folder), layers=2, latent_dim=64, seed=seed))
 
     return make
+
+
+def _rotation_y(angle: float) -> np.ndarray:
+    c, s = np.cos(angle), np.sin(angle)
+    return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
+
+
+def _wave(side: str, frames: int = 60, turn: float = 0.02, noise: float = 0.0, period: float = 15.0,
+          seed: int = 0) -> np.ndarray:
+    """(frames, 22, 3) SMPL-22 joints at 20 fps: one arm raised sideways and waving (elbow and wrist swing about the
+    shoulder), the body walking forward while turning ``turn`` rad per frame."""
+    shoulder, elbow, wrist = (16, 18, 20) if side == "left" else (17, 19, 21)
+    outward = 1.0 if side == "left" else -1.0  # left is +X when facing +Z
+    from mdm_kinemic.data.skeleton import rest_pose
+
+    base = rest_pose()
+    rng = np.random.default_rng(seed)
+    out = np.empty((frames, 22, 3))
+    for t in range(frames):
+        pose = base.copy()
+        angle = outward * (2.2 + 0.6 * np.sin(2 * np.pi * t / period))
+        c, s = np.cos(angle), np.sin(angle)
+        about_z = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+        for joint in (elbow, wrist):
+            pose[joint] = base[shoulder] + about_z @ (base[joint] - base[shoulder])
+        pose = pose @ _rotation_y(turn * t).T + np.array([0.01 * t, 0.9, 0.03 * t])
+        out[t] = pose + noise * rng.normal(size=(22, 3))
+    return out
+
+
+@pytest.fixture()
+def wave():
+    """A factory of synthetic one-arm waves: wave("left" | "right", frames, turn, noise, period, seed)."""
+    return _wave
 
 
 def _torchrun(args: list[str], cwd: Path, env: dict | None = None, nproc: int = 2, timeout: int = 600):

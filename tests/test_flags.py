@@ -97,3 +97,31 @@ def test_empty_data_folders_default_to_upstreams_layout(tmp_path, monkeypatch):
     fill_upstream_defaults(given)
     assert (given.source_data, given.target_data) == ("/data/hml", "/data/t")
     assert given.save_dir == str(root / "save" / "kinemic_run7")
+
+
+@dataclass(frozen=True)
+class WithDevice:
+    out: str = field(metadata={"help": "output", "aliases": ("output_dir",)})
+    device: str = field(default="auto", metadata={"help": "a device", "parse": lambda text: f"<{text}>"})
+
+
+def test_parse_metadata_is_the_flag_type_and_aliases_are_extra_flag_names():
+    p = argparse.ArgumentParser(exit_on_error=False)
+    add_dataclass_options(p, WithDevice, "w")
+    assert dataclass_from_args(WithDevice, p.parse_args(["--output_dir", "o", "--device", "0"])) == WithDevice("o", "<0>")
+    assert p.parse_args(["--out", "x"]).out == "x"
+
+
+def test_a_parse_error_is_reported_as_the_flag_s_error(capsys):
+    from mdm_kinemic.flags import device_field
+
+    @dataclass
+    class Dev:
+        device: str = device_field()
+
+    p = argparse.ArgumentParser()
+    add_dataclass_options(p, Dev, "d")
+    assert p.parse_args(["--device", "-1"]).device == "cpu"
+    with pytest.raises(SystemExit):
+        p.parse_args(["--device", "cuda:x"])
+    assert "argument --device: device 'cuda:x' is not one of" in capsys.readouterr().err

@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
                    + " (default: default)")
     p.add_argument("--shots", type=int, default=split.shots, help="training clips per target class (default: %(default)s)")
     p.add_argument("--seed", type=int, default=split.seed, help="seed of the shot draw (default: %(default)s)")
+    p.add_argument("--mirror_source", action=argparse.BooleanOptionalAction, default=split.mirror_source,
+                   help="add every source clip mirrored left/right as M<id>, 'left'/'right' swapped in its texts "
+                        "(HumanML3D's augmentation; the targets are never mirrored)")
     p.add_argument("--until", default="split", choices=STAGES, help="last stage to run (default: %(default)s)")
     p.add_argument("--only", nargs="+", choices=STAGES, default=None, help="run just these stages")
     p.add_argument("--preset", default="cpu", choices=sorted(PRESETS), help="sizes of every stage (default: %(default)s)")
@@ -81,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        splits = [SplitSettings(parse_target_contents(text), args.shots, args.seed) for text in args.target_contents]
+        splits = [SplitSettings(parse_target_contents(text), args.shots, args.seed, args.mirror_source) for text in args.target_contents]
         preset = get_preset(args.preset, **given_values(BenchPreset, args))
         if args.jobs < 1:
             raise ValueError(f"--jobs must be >= 1, got {args.jobs}")

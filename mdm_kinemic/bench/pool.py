@@ -13,6 +13,8 @@ import queue
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 
+from mdm_kinemic.flags import parse_device
+
 __all__ = ["CommandPool", "parse_devices"]
 
 #: a slot: a torch device name ('cuda:1', 'cpu'), or None for the preset's own device (sequential)
@@ -23,14 +25,21 @@ def parse_devices(text: str) -> tuple[str, ...]:
     """The devices of ``--devices cuda:0,cuda:1`` (one command per device at a time).
 
     Raises:
-        ValueError: an empty list, a repeated device, or a name other than cpu, cuda or cuda:N.
+        ValueError: an empty list, a repeated device, 'auto', or a value flags.parse_device refuses
+            (it accepts cpu, cuda, cuda:N and upstream's integers N = cuda:N, -1 = cpu).
     """
-    names = tuple(name.strip() for name in text.split(",") if name.strip())
-    if not names:
+    given = [name.strip() for name in text.split(",") if name.strip()]
+    if not given:
         raise ValueError("--devices: give a comma-separated list such as cuda:0,cuda:1")
-    for name in names:
-        if not (name in ("cpu", "cuda") or (name.startswith("cuda:") and name[5:].isdigit())):
-            raise ValueError(f"--devices: {name!r} is not a device; accepted: cpu, cuda or cuda:N")
+    names = []
+    for name in given:
+        try:
+            names.append(parse_device(name))
+        except ValueError as err:
+            raise ValueError(f"--devices: {err}") from err
+        if names[-1] == "auto":
+            raise ValueError("--devices: 'auto' names no device; list them, e.g. cuda:0,cuda:1")
+    names = tuple(names)
     if len(set(names)) < len(names):
         raise ValueError(f"--devices names a device twice ({','.join(names)}): one command per device runs at a time")
     return names

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
 
+from mdm_kinemic.flags import device_field, parse_device
 from mdm_kinemic.har.protocol import HarProtocol
 
 TEXT_ENCODERS = ("minilm", "clip")
@@ -22,7 +23,6 @@ TEXT_ENCODERS = ("minilm", "clip")
 MIN_HAR_ITERATIONS = 100
 #: clips per ST-GCN batch (HarProtocol's default; the benchmark does not change it)
 HAR_BATCH_SIZE = 64
-DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,8 @@ class BenchPreset:
             many updates as epochs while the ceiling gets 8 times more (module doc).
         har_base_channels: ST-GCN width of the first stage (PYSKL: 64).
         har_clip_len: frames sampled per clip for ST-GCN (PYSKL: 100).
-        device: torch device for every stage: auto, cpu or cuda.
+        device: torch device for every stage: auto, cpu, cuda, cuda:N, or upstream's integer
+            (N = cuda:N, -1 = cpu); flags.parse_device spells it canonically.
     """
 
     teacher_latent_dim: int = field(default=512, metadata={"help": "teacher MDM latent width"})
@@ -68,7 +69,8 @@ class BenchPreset:
         "help": "fewest SGD iterations of every ST-GCN (epochs are raised to reach them)"})
     har_base_channels: int = field(default=64, metadata={"help": "ST-GCN width of the first stage"})
     har_clip_len: int = field(default=100, metadata={"help": "frames sampled per clip for ST-GCN"})
-    device: str = field(default="auto", metadata={"choices": DEVICES, "help": "torch device of every stage"})
+    device: str = device_field("auto", help="torch device of every stage: auto, cpu, cuda, cuda:N, or upstream's "
+                                            "integer (N = cuda:N, -1 = cpu)")
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -80,8 +82,10 @@ class BenchPreset:
                 raise ValueError(f"BenchPreset.{f.name} must be a number > 0, got {value!r}")
         if self.text_encoder not in TEXT_ENCODERS:
             raise ValueError(f"BenchPreset.text_encoder must be one of {TEXT_ENCODERS}, got {self.text_encoder!r}")
-        if self.device not in DEVICES:
-            raise ValueError(f"BenchPreset.device must be one of {DEVICES}, got {self.device!r}")
+        try:
+            object.__setattr__(self, "device", parse_device(self.device))
+        except ValueError as err:
+            raise ValueError(f"BenchPreset.device: {err}") from err
 
 
 PRESETS = {

@@ -24,6 +24,11 @@ Written under OUT::
                   the class prompt "a person {label}." turns into "a person waves both hands."
     OUT/split.json the settings and the clip counts per content and domain
 
+With ``mirror_source`` the source also holds every source clip mirrored left/right as
+``M<id>`` (HumanML3D's augmentation: the motion mirrored, "left"/"right" swapped in its texts,
+data/mirror.py), labelled with the mirrored content where the corpus has one (a mirrored
+wave-left-hand clip counts as wave-right-hand) and included in Mean/Std, as HumanML3D's are.
+
 The target keeps the source's Mean/Std on purpose: the student is the teacher plus adapters and
 must see its inputs normalised as the teacher did (the paper feeds NTU clips with HumanML3D's
 Mean/Std); statistics of 30 shots would be noise, and of all target clips would leak the test set.
@@ -42,7 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mdm_kinemic.atomic import atomic_path, atomic_write_text
+from mdm_kinemic.atomic import atomic_path, atomic_save_npy, atomic_write_text
 from mdm_kinemic.data.fewshot import (
     FewShotSettings,
     FewShotSplit,
@@ -55,11 +60,15 @@ from mdm_kinemic.data.humanml3d import (
     TEXT_DIR,
     HumanML3D,
     mean_std,
+    mirror_caption,
+    mirror_id,
     write_mean_std,
     write_split,
 )
 from mdm_kinemic.data.labelling import BANDAI_ACTIONS
 from mdm_kinemic.data.labels import LabelledSet, load_labelled, write_labels
+from mdm_kinemic.data.mirror import mirror_hml_vec
+from mdm_kinemic.data.skeleton import swap_left_right
 
 log = logging.getLogger(__name__)
 
@@ -109,11 +118,14 @@ class SplitSettings:
             the target = the i-th name); every other content of the corpus is the source.
         shots: training clips per target class (the paper: 10).
         seed: seed of the shot draw (numpy default_rng, data/fewshot.py).
+        mirror_source: add every source clip mirrored left/right as M<id> (HumanML3D's
+            augmentation); the target domain is never mirrored.
     """
 
     target_contents: tuple[str, ...] = DEFAULT_TARGET_CONTENTS
     shots: int = 10
     seed: int = 0
+    mirror_source: bool = False
 
     def __post_init__(self) -> None:
         contents = tuple(c.strip() for c in self.target_contents)
@@ -241,10 +253,16 @@ def make_split(corpus_root: str | Path, out: str | Path, settings: SplitSettings
     source_ids = [i for n in source_names for i in sorted(by_name[n])]
     source_root = out / SOURCE_DIR
     _copy_clips(corpus, source_ids, source_root)
-    write_labels(source_root, source_ids, [k for k, n in enumerate(source_names) for _ in by_name[n]], source_names)
+    source_labels = [k for k, n in enumerate(source_names) for _ in by_name[n]]
+    mirrored: list[str] = []
+    if settings.mirror_source:
+        mirrored, mirrored_labels = _write_mirrors(corpus, source_ids, source_labels, source_names, source_root)
+        source_ids, source_labels = source_ids + mirrored, source_labels + mirrored_labels
+    write_labels(source_root, source_ids, source_labels, source_names)
     write_split(source_root, "all", source_ids)
     write_split(source_root, "train", source_ids)
-    mean, std = mean_std(corpus.motion(i) for i in source_ids)
+    source_data = HumanML3D(source_root) if mirrored else corpus
+    mean, std = mean_std(source_data.motion(i) for i in source_ids)
     write_mean_std(source_root, mean, std)
 
     target_names = list(settings.target_contents)
@@ -280,7 +298,8 @@ def make_split(corpus_root: str | Path, out: str | Path, settings: SplitSettings
         "layout": SPLIT_LAYOUT,
         "corpus": str(corpus_root.resolve()),
         "settings": _settings_json(settings),
-        "source": {"root": str(source_root), "clips": len(source_ids), "per_content": {n: len(by_name[n]) for n in source_names}},
+        "source": {"root": str(source_root), "clips": len(source_ids), "mirrored_clips": len(mirrored),
+                   "per_content": {n: len(by_name[n]) for n in source_names}},
         "target": {
             "root": str(target_root),
             "fewshot_split": str(folder.relative_to(target_root)),
@@ -295,6 +314,38 @@ def make_split(corpus_root: str | Path, out: str | Path, settings: SplitSettings
     }
     atomic_write_text(summary_path, json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def _write_mirrors(corpus: HumanML3D, ids: Sequence[str], labels: Sequence[int], names: Sequence[str],
+                   out: Path) -> tuple[list[str], list[int]]:
+    """Write the left/right mirror M<id> of each clip of ``ids`` into ``out``.
+
+    Features by :func:`~mdm_kinemic.data.mirror.mirror_hml_vec`, joints by ``swap_left_right``
+    (new_joints/ is recover_from_ric of the features, which commutes with the mirror), every
+    texts/ line through ``mirror_caption`` (caption and tokens). A clip whose mirror is already
+    among ``ids`` (a corpus converted with --mirror) is skipped.
+
+    Returns:
+        (mirrored ids, their labels: the class named by the mirrored content name where
+        ``names`` has it, e.g. wave-left-hand -> wave-right-hand, else the original's).
+    """
+    present = set(ids)
+    index = {name: k for k, name in enumerate(names)}
+    written: list[str] = []
+    written_labels: list[int] = []
+    for clip_id, label in zip(ids, labels):
+        new_id = mirror_id(clip_id)
+        if new_id in present or (clip_id.startswith(mirror_id("")) and clip_id[1:] in present):
+            continue
+        atomic_save_npy(out / MOTION_DIR / f"{new_id}.npy", mirror_hml_vec(corpus.motion(clip_id)).astype(np.float32))
+        if (corpus.root / JOINTS_DIR / f"{clip_id}.npy").is_file():
+            atomic_save_npy(out / JOINTS_DIR / f"{new_id}.npy", swap_left_right(corpus.joints(clip_id)).astype(np.float32))
+        text = corpus.root / TEXT_DIR / f"{clip_id}.txt"
+        if text.is_file():
+            atomic_write_text(out / TEXT_DIR / f"{new_id}.txt", mirror_caption(text.read_text(encoding="utf-8")))
+        written.append(new_id)
+        written_labels.append(index.get(mirror_caption(names[label]), label))
+    return written, written_labels
 
 
 def _halves(clips: LabelledSet, seed: int) -> tuple[LabelledSet, LabelledSet]:
@@ -352,4 +403,7 @@ def _counts(clips: LabelledSet, names: Sequence[str]) -> dict[str, int]:
 def _settings_json(settings: SplitSettings) -> dict:
     data = asdict(settings)
     data["target_contents"] = list(settings.target_contents)
+    if not settings.mirror_source:
+        # splits written before the option existed hold no such key: they stay reusable
+        del data["mirror_source"]
     return data

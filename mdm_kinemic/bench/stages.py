@@ -72,6 +72,7 @@ from mdm_kinemic.bench.summary import (
     split_summary,
     write_summary,
 )
+from mdm_kinemic.flags import upstream_device_index
 
 log = logging.getLogger(__name__)
 
@@ -273,11 +274,9 @@ class Bench:
             "--num_steps", p.teacher_steps, "--save_interval", max(1, p.teacher_steps // 4), "--log_interval", log_interval,
             "--cond_mask_prob", "0.1", "--mask_frames", "--overwrite",
         ]
-        device = self.devices[0] if self.devices else p.device
-        if device == "cpu":
-            args += ["--device", "-1"]
-        elif device.startswith("cuda:"):  # upstream's --device is the GPU's index
-            args += ["--device", device.split(":")[1]]
+        index = upstream_device_index(self.devices[0] if self.devices else p.device)
+        if index is not None:  # upstream's default already means "the first GPU, else the CPU"
+            args += ["--device", index]
         if self._run("teacher", "mdm_kinemic.run", args) and not self.teacher_done():
             self._fail(f"teacher: {self.teacher_dir} holds no checkpoint at step >= {p.teacher_steps}")
 
@@ -327,7 +326,8 @@ class Bench:
             return [
                 "--model_path", models[name], "--out", self.synth_dir(name), "--per_class", self.preset.per_class,
                 "--target_data", self.target, "--fewshot_split", FEWSHOT_ID, "--device", self._device(slot),
-                "--grid", 3, "--no-progress", *extra,
+                # the seed synth had before it took upstream generate.py's default (10): recorded runs resume
+                "--seed", 0, "--grid", 3, "--no-progress", *extra,
             ]
 
         with self._pool() as pool:

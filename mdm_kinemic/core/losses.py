@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-DISTILLATION_NORMALISATIONS = ("frame", "element")
+DISTILLATION_NORMALISATIONS = ("frame", "element", "authors_broadcast")
 
 
 def masked_l2(prediction: Tensor, target: Tensor, frame_mask: Tensor, epsilon: float = 1e-8) -> Tensor:
@@ -61,15 +61,28 @@ def window_distillation_loss(
 ) -> Tensor:
     """Eq. 5, L_dist: student features on the window vs teacher features at the same prior frames.
 
+    With e_{b,t} = F^T_{b,t} - F^P_{b,t} (d features), n_b the window's frames and M_b its mask:
+
+    * "frame" (the paper): sum_t M_b[t] ||e_{b,t}||^2 / n_b.
+    * "element": the same divided by d as well, a per-element masked mean (upstream MDM's
+      ``masked_l2`` with a per-sample mask). This is not what the authors' code computes.
+    * "authors_broadcast": what the authors' code computes. Their ``masked_lx``
+      (external/motion-diffusion-model/utils/loss_util.py, github LuCazzola/KineMIC, called from
+      diffusion/gaussian_dual_diffusion.py) multiplies squared differences [B, d, T] by a mask
+      [B, 1, 1, T]; the product broadcasts to [B, B, d, T], and sample b's loss becomes
+      sum_t M_b[t] sum_j ||e_{j,t}||^2 / (d n_b): the squared differences of every sample j of
+      the batch, padding frames of j included, under b's mask. With similar window lengths that
+      is about B times "element". Computed here through the per-frame batch sum
+      S[t] = sum_j ||e_{j,t}||^2 in O(B T d) memory instead of the [B, B, d, T] product; equal
+      to it up to float rounding (tested against the literal broadcast).
+
     Args:
         student_features: Tensor [B, T, d], the student's final-block features F^T(x_t^{P*}).
         teacher_features: Tensor [B, T, d], the teacher's features F^P(x_t^P) cut to the same
             window (:func:`mdm_kinemic.core.window.gather_window` with time_dim=1). No gradient
             reaches them.
         frame_mask: BoolTensor [B, T], True on the window's frames.
-        normalisation: "frame" (paper: mean over window frames of the squared L2 norm
-            ||F^T_t - F^P_t||^2) or "element" (the authors' code: also divided by d, as
-            :func:`masked_l2`).
+        normalisation: "frame", "element" or "authors_broadcast" (above).
 
     Returns:
         Tensor [B].
@@ -87,9 +100,14 @@ def window_distillation_loss(
     if frame_mask.shape != student_features.shape[:2]:
         raise ValueError(f"frame_mask must be {tuple(student_features.shape[:2])}, got {tuple(frame_mask.shape)}")
     squared = ((student_features - teacher_features.detach()) ** 2).sum(dim=-1)
-    per_sample = (squared * frame_mask.to(squared.dtype)).sum(dim=1)
-    frames = frame_mask.sum(dim=1).to(squared.dtype)
-    if normalisation == "element":
+    weights = frame_mask.to(squared.dtype)
+    frames = weights.sum(dim=1)
+    if normalisation == "authors_broadcast":
+        per_frame_batch_sum = squared.sum(dim=0)
+        per_sample = weights @ per_frame_batch_sum
+    else:
+        per_sample = (squared * weights).sum(dim=1)
+    if normalisation != "frame":
         frames = frames * student_features.shape[-1]
     return per_sample / (frames + 1e-8)
 

@@ -103,8 +103,11 @@ class ObjectiveSettings:
     )
     distillation_normalisation: str = field(
         default="frame",
-        metadata={"choices": DISTILLATION_NORMALISATIONS, "help": ("Eq. 5 normalisation: 'frame' = mean over window frames of the squared L2 (paper), "
-                           "'element' = also divided by d (the authors' code)")},
+        metadata={"choices": DISTILLATION_NORMALISATIONS, "help": (
+            "Eq. 5 normalisation: 'frame' = mean over window frames of the squared L2 (paper); 'element' = "
+            "also divided by the feature width d (a per-element masked mean); 'authors_broadcast' = the "
+            "authors' code, whose [B, 1, 1, T] mask broadcasts against [B, d, T] features, so each sample "
+            "sums the whole batch's per-frame errors under its own mask (about B x 'element')")},
     )
 
     def __post_init__(self) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from mdm_kinemic.data.humanml3d import HumanML3D
 from mdm_kinemic.data.labels import load_labelled
 
-__all__ = ["FEWSHOT_DIR", "FewShotClipsError", "fewshot_lengths"]
+__all__ = ["FEWSHOT_DIR", "FewShotClipsError", "classes_with_clips", "fewshot_lengths"]
 
 #: few-shot splits of a target set, relative to its root (the authors' NTU-VIBE layout)
 FEWSHOT_DIR = "splits/fewshot"
@@ -22,6 +22,50 @@ FEWSHOT_DIR = "splits/fewshot"
 
 class FewShotClipsError(ValueError):
     """The target data, its split or a class's clips cannot be found; the message names the fix."""
+
+
+def _split_list(fewshot_split: str | None, task_split: str) -> str | None:
+    return None if not fewshot_split else f"{FEWSHOT_DIR}/{fewshot_split}/{task_split}/train"
+
+
+def _load(root: Path, split: str | None, names_file: str | None):
+    try:
+        return load_labelled(root, split, class_names=names_file, missing="error" if split else "skip")
+    except (FileNotFoundError, ValueError) as err:
+        raise FewShotClipsError(f"cannot read the few-shot clips of {root} (split {split or 'all'}): {err}") from err
+
+
+def classes_with_clips(
+    target_data: str | os.PathLike,
+    fewshot_split: str | None,
+    task_split: str,
+    names_file: str | None = None,
+) -> list[str]:
+    """Names of the classes that have at least one clip in the split, in class-index order.
+
+    The authors' NTU-VIBE release names all 120 NTU classes but holds clips of only the 3 of
+    its few-shot split: these are the classes a model without classes of its own (a plain
+    text-to-motion MDM) is sampled for by default.
+
+    Args:
+        target_data, fewshot_split, task_split, names_file: as in ``fewshot_lengths``.
+
+    Returns:
+        Class names (at least one).
+
+    Raises:
+        FewShotClipsError: the data or split cannot be read, or it holds no labelled clip.
+    """
+    root = Path(target_data)
+    split = _split_list(fewshot_split, task_split)
+    labelled = _load(root, split, names_file)
+    present = sorted(labelled.by_class())
+    if not present:
+        raise FewShotClipsError(
+            f"{root} (split {split or 'all'}) holds no labelled clip with a motion file. Fix: pass the "
+            "--target_data / --fewshot_split holding the few-shot clips, or --actions and --length_frames N"
+        )
+    return [labelled.class_names[c] for c in present]
 
 
 def fewshot_lengths(
@@ -52,11 +96,8 @@ def fewshot_lengths(
         FewShotClipsError: the data, split or a class cannot be found (names the folder and the fix).
     """
     root = Path(target_data)
-    split = None if not fewshot_split else f"{FEWSHOT_DIR}/{fewshot_split}/{task_split}/train"
-    try:
-        labelled = load_labelled(root, split, class_names=names_file, missing="error" if split else "skip")
-    except (FileNotFoundError, ValueError) as err:
-        raise FewShotClipsError(f"cannot read the few-shot clips of {root} (split {split or 'all'}): {err}") from err
+    split = _split_list(fewshot_split, task_split)
+    labelled = _load(root, split, names_file)
     key = {n.strip().lower(): i for i, n in enumerate(labelled.class_names)}
     wanted = None if target_ids is None else set(target_ids)
     by_class = {c: [i for i in ids if wanted is None or i in wanted] for c, ids in labelled.by_class().items()}

@@ -32,6 +32,7 @@ import torch
 from tqdm.auto import tqdm
 
 from mdm_kinemic.distributed import Ranks, rank_device
+from mdm_kinemic.flags import DEVICE_HELP, device_type
 from mdm_kinemic.har.artefacts import (
     RECOGNISER_STEM,
     EpochLog,
@@ -544,7 +545,8 @@ def format_summary(results: dict) -> str:
                 if "skipped" in m:
                     lines.append(f"  {set_name:<16}{def_name:<15}skipped: {m['skipped']}")
                     continue
-                fid_text = f"  FID {m['fid']:.3f}" if "fid" in m else ""
+                # FID >= 0; a set against itself comes out as -0.0 or -1e-12 from rounding
+                fid_text = f"  FID {max(0.0, m['fid']):.3f}" if "fid" in m else ""
                 lines.append(
                     f"  {set_name:<16}{def_name:<15}acc {m['accuracy']:.2f}{fid_text}  div {m['diversity']:.3f}  mm {m['multimodality']:.3f}"
                 )
@@ -569,7 +571,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--recogniser_train_split", default=None, help="split of --recogniser_train")
     parser.add_argument("--recogniser_ckpt", default=None, help="a trained recogniser (STEM.safetensors + STEM.json of python -m mdm_kinemic.har.evaluator, or OUT/RUN/seedS/recogniser of an earlier run) for the generative metrics, reused instead of training one; not with --recogniser_train")
     parser.add_argument("--out", default="har_results", help="output folder: har_results.json, confusion PNGs, and per run and seed the recogniser, test scores and training log")
-    parser.add_argument("--device", default="auto", help="'auto' (CUDA if available), 'cpu', 'cuda', 'cuda:1', ...")
+    parser.add_argument("--device", default="auto", type=device_type, help=DEVICE_HELP)
     parser.add_argument("--jobs", type=int, default=1, help="seeds trained at once, each in a process of one torch thread (CPU: avoids the slowdown of competing multi-threaded runs; a seed's result equals a sequential one-thread run's)")
     parser.add_argument("--deterministic", action="store_true", help="torch.use_deterministic_algorithms(True), cuDNN deterministic and no benchmarking, $CUBLAS_WORKSPACE_CONFIG=:4096:8: a seed repeats its CUDA run (slower)")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="a progress bar over seeds and epochs on stderr (--no-progress: none)")

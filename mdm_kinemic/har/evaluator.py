@@ -25,6 +25,7 @@ from pathlib import Path
 
 import torch
 
+from mdm_kinemic.flags import DEVICE_HELP, device_type
 from mdm_kinemic.har.clips import INPUT_MODES, SkeletonClips, training_classes
 from mdm_kinemic.har.protocol import (
     HarProtocol,
@@ -150,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--test_split", default=None, help="split of --test")
     parser.add_argument("--input", choices=INPUT_MODES, default="auto", help="joints source (as har.evaluate)")
     parser.add_argument("--out", required=True, help="checkpoint stem: writes STEM.safetensors and STEM.json")
-    parser.add_argument("--device", default="auto", help="'auto', 'cpu', 'cuda', ...")
+    parser.add_argument("--device", default="auto", type=device_type, help=DEVICE_HELP)
     add_protocol_arguments(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")

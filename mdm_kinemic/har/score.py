@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mdm_kinemic.flags import DEVICE_HELP, device_type
 from mdm_kinemic.har.artefacts import write_scores, write_test_clips
 from mdm_kinemic.har.clips import INPUT_MODES, SkeletonClips
 from mdm_kinemic.har.evaluator import load_recogniser
@@ -74,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--test", required=True, help="a HumanML3D-layout folder or a PYSKL annotation .pkl, as PATH or PATH:SPLIT")
     parser.add_argument("--input", choices=INPUT_MODES, default="auto", help="joints of folders (as har.evaluate)")
     parser.add_argument("--out", required=True, help="output folder for test_scores.npy, test_clips.json and score.json")
-    parser.add_argument("--device", default="auto", help="'auto', 'cpu', 'cuda', ...")
+    parser.add_argument("--device", default="auto", type=device_type, help=DEVICE_HELP)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     try:

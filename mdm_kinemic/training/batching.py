@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from mdm_kinemic.core.objective import KineMICBatch
+from mdm_kinemic.core.prompts import PromptSampler
 from mdm_kinemic.training.clip_checks import check_clips
 
 
@@ -137,6 +138,8 @@ class FewShotBatcher:
         pad_to: pad both streams to this many frames instead of to each stream's longest clip.
         seed: seed of the batcher's own Generator.
         source_file: clip_id -> the file ``source_motion`` reads, for messages; default: the id.
+        prompt_sampler: with prompt augmentation, draws each target's text per batch from its
+            class's prompts (core.prompts) instead of ``target_text``.
 
     Raises:
         ValueError: mismatched target lists, a label outside 0..C-1, an empty pool for a class
@@ -157,6 +160,7 @@ class FewShotBatcher:
         pad_to: Optional[int] = None,
         seed: int = 0,
         source_file: Optional[Callable[[str], str]] = None,
+        prompt_sampler: Optional[PromptSampler] = None,
     ) -> None:
         n = len(target_motions)
         if n == 0 or not (len(target_labels) == len(target_text) == len(target_ids) == n):
@@ -182,6 +186,7 @@ class FewShotBatcher:
         self.target_labels = torch.tensor(labels, dtype=torch.long)
         self.target_text = list(target_text)
         self.target_ids = list(target_ids)
+        self.prompt_sampler = prompt_sampler
 
     def __len__(self) -> int:
         """Batches per epoch: 1, as every batch holds every target."""
@@ -212,6 +217,7 @@ class FewShotBatcher:
             pseudo-class is its target's class (it was drawn from that class's pool).
         """
         targets = [self._crop(m)[0] for m in self._targets]
+        labels = self.target_labels.tolist()
         priors, pairs = zip(*(self._draw_prior(int(c)) for c in self.target_labels))
         x0_target, target_lengths = pad_motions(targets, self.pad_to)
         x0_prior, prior_lengths = pad_motions(list(priors), self.pad_to)
@@ -219,7 +225,8 @@ class FewShotBatcher:
             x0_target=x0_target,
             target_lengths=target_lengths,
             target_action=self.target_labels.clone(),
-            target_text=list(self.target_text),
+            target_text=(self.prompt_sampler.draw(labels) if self.prompt_sampler is not None
+                         else list(self.target_text)),
             x0_prior=x0_prior,
             prior_lengths=prior_lengths,
             prior_text=[p.text for p in pairs],
@@ -231,9 +238,14 @@ class FewShotBatcher:
         yield self.next_batch()
 
     def state_dict(self) -> dict:
-        """The Generator state (JSON-serialisable), for checkpoints."""
-        return {"bit_generator": self.rng.bit_generator.state}
+        """The Generator states (JSON-serialisable), for checkpoints."""
+        state = {"bit_generator": self.rng.bit_generator.state}
+        if self.prompt_sampler is not None:
+            state["prompts"] = self.prompt_sampler.state_dict()
+        return state
 
     def load_state_dict(self, state: dict) -> None:
-        """Restore the Generator state saved by :meth:`state_dict`."""
+        """Restore the Generator states saved by :meth:`state_dict`."""
         self.rng.bit_generator.state = state["bit_generator"]
+        if self.prompt_sampler is not None and "prompts" in state:
+            self.prompt_sampler.load_state_dict(state["prompts"])

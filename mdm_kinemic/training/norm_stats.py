@@ -5,17 +5,22 @@ Mean.npy/Std.npy (HumanML3D's for humanml_trans_enc_512); targets and priors mus
 with the same statistics, not with their own corpus's (a converted corpus ships its own Mean/Std,
 which are ignored here). Upstream stores no statistics in its checkpoints: they are looked up in
 ``--norm_stats``, else the checkpoint's ``data_dir``, else upstream's ``dataset/HumanML3D``
-(``dataset/KIT-ML`` for KIT), where upstream's own training reads them.
+(``dataset/KIT-ML`` for KIT), where upstream's own training reads them, else (263 features
+only) HumanML3D's copies shipped with the package (data/packaged_stats.py; logged).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Mapping, NamedTuple, Optional
 
 import numpy as np
 
+from mdm_kinemic.data.packaged_stats import packaged_stats_folder
+
+logger = logging.getLogger(__name__)
 _UPSTREAM_DATA = {"humanml": "HumanML3D", "kit": "KIT-ML"}
 _FILES = ("Mean.npy", "Std.npy")
 
@@ -54,7 +59,8 @@ def resolve_norm_stats(explicit: Optional[str], checkpoint_args: Mapping, width:
     """Find and check the checkpoint's Mean/Std.
 
     Args:
-        explicit: ``--norm_stats`` folder, or None to look in the checkpoint's data folders.
+        explicit: ``--norm_stats`` folder, or None to look in the checkpoint's data folders, then
+            (263 features) in HumanML3D's statistics shipped with the package.
         checkpoint_args: the checkpoint's args.json (dataset, data_dir).
         width: the checkpoint's feature width (263 for HumanML3D, 251 for KIT).
         mdm_root: upstream root (relative data_dir and dataset/ are resolved against it).
@@ -63,7 +69,8 @@ def resolve_norm_stats(explicit: Optional[str], checkpoint_args: Mapping, width:
         :class:`NormStats`.
 
     Raises:
-        FileNotFoundError: no folder holds Mean.npy and Std.npy (lists the places tried, the fix).
+        FileNotFoundError: no folder holds Mean.npy and Std.npy and the width is not 263 (lists the
+            places tried, the fix).
         ValueError: statistics of another width than the checkpoint's, non-finite values or a Std
             <= 0, or ``explicit`` statistics that differ from those found with the checkpoint's data.
     """
@@ -75,6 +82,11 @@ def resolve_norm_stats(explicit: Optional[str], checkpoint_args: Mapping, width:
             raise FileNotFoundError(f"--norm_stats {folder} does not hold both Mean.npy and Std.npy")
     elif own:
         stats = own[0]
+    elif packaged_stats_folder(width) is not None:
+        stats = _read(packaged_stats_folder(width))
+        logger.info("no Mean.npy/Std.npy in the checkpoint's data folders (%s): using HumanML3D's, shipped in %s",
+                    ", ".join(map(str, checkpoint_data_folders(checkpoint_args, mdm_root))) or "none given",
+                    stats.folder)
     else:
         tried = ", ".join(map(str, checkpoint_data_folders(checkpoint_args, mdm_root))) or "nothing"
         raise FileNotFoundError(

@@ -16,6 +16,7 @@ warning, and the run resumes from the newest one that does.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -28,6 +29,8 @@ import numpy as np
 import torch
 
 from mdm_kinemic.atomic import atomic_write_text
+from mdm_kinemic.core.kinematic_rerank import KinematicRerankSettings
+from mdm_kinemic.core.prompts import PromptAugmentationSettings
 
 TRAIN_SECTION = "train"
 """The key of args.json's kinemic section that holds a train_fewshot run's settings."""
@@ -36,6 +39,12 @@ RESUMABLE_KEYS = frozenset({
     "num_steps", "save_interval", "log_interval", "train_platform_type", "num_mining_pictures",
     "progress", "device", "embedding_cache", "mdm_root",
 })
+# Settings groups added after runs were first recorded: a saved run that lacks one ran with
+# these defaults, so it stays resumable as long as the current run keeps them too.
+ADDED_DEFAULTS: dict[str, Any] = {
+    "rerank": dataclasses.asdict(KinematicRerankSettings()),
+    "prompts": dataclasses.asdict(PromptAugmentationSettings()),
+}
 MODEL_FILE = "model{step:09d}.pt"
 
 logger = logging.getLogger(__name__)
@@ -138,7 +147,8 @@ def settings_differences(saved: Any, current: Any, ignore: frozenset[str] = froz
     """Dotted names of the entries that differ between two JSON-like settings trees.
 
     Keys in ``ignore`` (leaf names, at any depth) are not compared: they are the settings a
-    resumed run may change (num_steps, cadence, device).
+    resumed run may change (num_steps, cadence, device). A top-level group of
+    :data:`ADDED_DEFAULTS` missing from ``saved`` compares as its defaults.
     """
     if isinstance(saved, Mapping) and isinstance(current, Mapping):
         out = []
@@ -146,13 +156,19 @@ def settings_differences(saved: Any, current: Any, ignore: frozenset[str] = froz
             if key in ignore:
                 continue
             name = f"{path}.{key}" if path else str(key)
-            if key not in saved or key not in current:
+            if not path and key not in saved and key in ADDED_DEFAULTS and key in current:
+                out.extend(settings_differences(ADDED_DEFAULTS[key], current[key], ignore, name))
+            elif key not in saved or key not in current:
                 out.append(name)
             else:
                 out.extend(settings_differences(saved[key], current[key], ignore, name))
         return out
-    as_json = lambda v: json.loads(json.dumps(v, default=str))  # noqa: E731 - tuples vs lists
-    return [] if as_json(saved) == as_json(current) else [path or "<root>"]
+    return [] if _as_json(saved) == _as_json(current) else [path or "<root>"]
+
+
+def _as_json(value: Any) -> Any:
+    """``value`` as JSON reads it back (tuples become lists)."""
+    return json.loads(json.dumps(value, default=str))
 
 
 class LossLog:

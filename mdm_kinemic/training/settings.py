@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Optional
 
+from mdm_kinemic.flags import device_field, parse_device
+
 PLATFORMS = ("TensorboardPlatform", "NoPlatform", "ClearmlPlatform", "WandBPlatform")
 
 
@@ -32,14 +34,12 @@ class RunSettings:
                                                         "pictures, TensorBoard events; a folder holding this run's "
                                                         "args.json is resumed from its latest checkpoint. Empty: "
                                                         "upstream's save/kinemic_<checkpoint name>"})
-    device: str = field(default="auto", metadata={
-        "help": "torch device: auto (cuda when available), cpu, cuda or cuda:N"})
+    device: str = device_field()
 
     def __post_init__(self) -> None:
         _check(bool(self.mdm_ckpt), "mdm_ckpt", "a checkpoint name, folder or file", self.mdm_ckpt)
         _check(bool(self.save_dir), "save_dir", "a folder path", self.save_dir)
-        _check(self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
-               "device", "auto, cpu, cuda or cuda:N", self.device)
+        object.__setattr__(self, "device", parse_device(self.device))
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,8 @@ class FewShotDataSettings:
                 "classes.txt / ntu_classes.txt"})
     norm_stats: Optional[str] = field(default=None, metadata={
         "help": "folder with the Mean.npy/Std.npy the checkpoint was trained with (HumanML3D's); "
-                "default: the checkpoint's data_dir, else upstream's dataset/HumanML3D"})
+                "default: the checkpoint's data_dir, else upstream's dataset/HumanML3D, else (263 features) "
+                "HumanML3D's, shipped with the package"})
     max_frames: int = field(default=196, metadata={
         "help": "longest motion in frames at 20 fps; longer clips are randomly cropped (upstream "
                 "HumanML3D's max_motion_length)"})

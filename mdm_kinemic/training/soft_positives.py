@@ -13,7 +13,15 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Callable, Literal, Optional, Sequence
 
+import numpy as np
+
+from mdm_kinemic.core.kinematic_rerank import (
+    ClassRerank,
+    KinematicRerankSettings,
+    rerank_by_motion,
+)
 from mdm_kinemic.core.mining import Caption, MinedPositive, MiningResult
+from mdm_kinemic.data.hml_vec import RIC
 
 logger = logging.getLogger(__name__)
 
@@ -128,3 +136,43 @@ def check_corpus(captions: Sequence[Caption], source_root: str) -> None:
             f"the source corpus {source_root} holds no usable caption: it needs texts/<clip_id>.txt "
             "files (HumanML3D layout, lines 'caption#tokens#start#end') beside new_joint_vecs/, with "
             "motions of at least --min_prior_frames frames")
+
+
+def ric_trajectory(features: np.ndarray) -> np.ndarray:
+    """Root-relative joint trajectories (T, 21, 3) of hml_vec features (T, 263): HumanML3D's ric
+    block, joints 1..21 relative to the root on XZ, in the root's heading frame (metres)."""
+    features = np.asarray(features)
+    return features[:, RIC].reshape(len(features), -1, 3)
+
+
+def rerank_soft_positives(result: MiningResult, target_motions: Sequence[np.ndarray], target_labels: Sequence[int],
+                          source_motion: Callable[[str], np.ndarray],
+                          settings: KinematicRerankSettings) -> tuple[MiningResult, list[ClassRerank]]:
+    """Re-rank each class's soft positives by DTW against its shots (core.kinematic_rerank).
+
+    Args:
+        result: the text mining, positives in text order.
+        target_motions, target_labels: the run's shots, raw hml_vec (T, 263), and their classes.
+        source_motion: clip_id -> raw hml_vec (T, 263) of a source clip; a positive's #start#end
+            sub-span is cut from it.
+        settings: the re-ranking settings (off: ``result`` unchanged).
+
+    Returns:
+        As :func:`~mdm_kinemic.core.kinematic_rerank.rerank_by_motion`.
+    """
+    if not settings.enabled:
+        return result, []
+    shots = [[ric_trajectory(m) for m, y in zip(target_motions, target_labels) if y == c]
+             for c in range(len(result.class_names))]
+
+    def trajectory(caption: Caption) -> np.ndarray:
+        motion = source_motion(caption.clip_id)
+        if not caption.whole_clip:
+            motion = motion[caption.start_frame : caption.end_frame]
+        return ric_trajectory(motion)
+
+    kept, reports = rerank_by_motion(result, shots, trajectory, settings)
+    for report in reports:
+        logger.info("class %r: kinematic re-ranking kept %d of %d soft positives", report.name, len(report.kept),
+                    len(report.distances))
+    return kept, reports

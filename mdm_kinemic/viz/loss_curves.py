@@ -50,6 +50,7 @@ def plot_loss_curves(records: Sequence[dict], path: str | os.PathLike, *, smooth
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     if not records:
         raise ValueError("no loss records to plot")
@@ -71,6 +72,8 @@ def plot_loss_curves(records: Sequence[dict], path: str | os.PathLike, *, smooth
         ax.set_title(key, fontsize=9)
         ax.set_xlabel("step", fontsize=8)
         ax.tick_params(labelsize=7)
+        # steps are whole numbers; a few records would otherwise get ticks at 7.5
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     for ax in list(axes.flat)[len(keys):]:
         ax.axis("off")
     if title:

@@ -63,7 +63,7 @@ def plot_mining(
         raise ValueError(f"window [{window_start}, {window_start + window_length}) lies outside the "
                          f"prior's {a.size} frames")
     seconds = np.arange(a.size) / FPS
-    fig, ax = plt.subplots(figsize=(7.0, 3.2), dpi=110)
+    fig, ax = plt.subplots(figsize=(9.0, 3.2), dpi=110)
     ax.axvspan(window_start / FPS, (window_start + window_length) / FPS, color="tab:orange", alpha=0.25,
                label=f"mined window: frames {window_start}-{window_start + window_length - 1}")
     ax.plot(seconds, a, color="tab:blue", lw=1.5, label="prior attention a^P")
@@ -79,6 +79,7 @@ def plot_mining(
         parts.append(f"step {step}")
     source = f"prior{' ' + clip_id if clip_id else ''}: \"{caption}\""
     ax.set_title("\n".join([" | ".join(parts), *textwrap.wrap(source, 90)]), fontsize=9)
-    ax.legend(fontsize=7, loc="upper right")
+    # beside the axes: inside, any corner can hide the attention peak or the window
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     fig.tight_layout()
     return save_png(fig, path)

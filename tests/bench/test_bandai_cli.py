@@ -148,3 +148,21 @@ def test_bad_split_lists_exit_2_before_any_stage(corpus, tmp_path, capsys, lists
     err = capsys.readouterr().err
     assert re.search(match, err) and "Traceback" not in err
     assert not list(out.rglob("split.json"))
+
+
+@pytest.mark.parametrize(("device", "teacher_flag"), [("cpu", ["--device", "-1"]), ("1", ["--device", "1"]),
+                                                     ("cuda:2", ["--device", "2"]), ("auto", [])])
+def test_teacher_gets_upstream_integer_device_and_synth_keeps_seed_0(corpus, tmp_path, monkeypatch, device, teacher_flag):
+    bench = Bench(corpus, tmp_path / "out", SplitSettings(("run", "walk"), 2), get_preset("cpu", device=device))
+    calls: dict[str, list[str]] = {}
+    monkeypatch.setattr(bench, "_run", lambda name, module, args: calls.setdefault(name, [module, *map(str, args)]) and False)
+    bench.stage_teacher()
+    teacher = calls["teacher"]
+    given = teacher[teacher.index("--device"):teacher.index("--device") + 2] if "--device" in teacher else []
+    assert given == teacher_flag
+    # synth took upstream generate.py's seed (10); the benchmark keeps the seed its runs recorded
+    monkeypatch.setattr(bench, "synth_done", lambda name: False)
+    monkeypatch.setattr("mdm_kinemic.bench.stages.latest_step", lambda folder: (1, folder / "model000000001.pt"))
+    bench.stage_synth()
+    synth = calls["synth-zero_shot"]
+    assert synth[synth.index("--seed") + 1] == "0"

@@ -176,3 +176,41 @@ def test_contents_sharing_a_prompt_are_refused(tmp_path):
     write_labels(root, ids, [k // 4 for k in range(12)], ["walk-left", "walks-to-the-left", "bow"])
     with pytest.raises(SplitError, match="share one class prompt"):
         make_split(root, tmp_path / "bench", SplitSettings(("walk-left", "walks-to-the-left"), shots=1))
+
+
+def test_mirrored_source_clips(corpus, tmp_path):
+    from mdm_kinemic.data.mirror import mirror_hml_vec
+
+    # one wave-right-hand clip in the corpus: mirrored wave-left-hand clips take its label
+    labelled = load_labelled(corpus)
+    extra = "dataset-2_wave-right-hand_normal_000"
+    write_clip(corpus, extra, np.arange(6 * 263, dtype=np.float32).reshape(6, 263),
+               captions=["a person waves the right hand."])
+    write_labels(corpus, labelled.ids + [extra], labelled.labels + [len(CONTENTS)],
+                 list(CONTENTS) + ["wave-right-hand"])
+    out = tmp_path / "bench"
+    summary = make_split(corpus, out, SplitSettings(("run", "wave-both-hands"), shots=2, seed=1, mirror_source=True))
+    source = load_labelled(out / "source")
+    originals = [i for i in source.ids if not i.startswith("M")]
+    assert sorted(i for i in source.ids if i.startswith("M")) == sorted("M" + i for i in originals)
+    assert summary["source"]["clips"] == 14 and summary["source"]["mirrored_clips"] == 7
+    assert json.loads((out / "split.json").read_text())["settings"]["mirror_source"] is True
+    data = HumanML3D(out / "source")
+    np.testing.assert_array_equal(data.motion("M" + extra), mirror_hml_vec(data.motion(extra)))
+    assert data.captions("M" + extra)[0].text == "a person waves the left hand."
+    label = dict(zip(source.ids, source.labels))
+    names = source.class_names
+    assert names[label["Mdataset-2_wave-left-hand_normal_000"]] == "wave-right-hand"
+    assert names[label["M" + extra]] == "wave-left-hand"
+    assert names[label["Mdataset-2_dash_normal_000"]] == "dash"
+    # Mean/Std cover the mirrored clips: the mirror negates root rotation velocity, so its mean is 0
+    mean, _ = mean_std(data.motion(i) for i in source.ids)
+    np.testing.assert_allclose(np.load(out / "source" / "Mean.npy"), mean)
+    assert abs(float(mean[0])) < 1e-5
+
+
+def test_splits_without_mirroring_keep_their_settings_record(corpus, tmp_path):
+    out = tmp_path / "bench"
+    make_split(corpus, out, SplitSettings(("run", "wave-both-hands"), shots=2, seed=1))
+    assert "mirror_source" not in json.loads((out / "split.json").read_text())["settings"]
+    assert not any(i.startswith("M") for i in load_labelled(out / "source").ids)

@@ -53,6 +53,46 @@ def test_window_distillation_matches_loop():
         assert element[b].item() == pytest.approx(sum(per_frame) / (n * 4), rel=1e-5)
 
 
+def _authors_masked_lx(a, b, mask):
+    """The authors' masked_lx on Eq. 5's tensors, written out literally: features [B, d, T], mask
+    [B, 1, 1, T], loss_fn (a - b)^2, sum_flat over every dim but the first, entries_norm=True
+    with n_entries = a.shape[1] (a is 3-dimensional)."""
+    loss = (a - b) ** 2 * mask.float()
+    assert loss.shape == (a.shape[0], *a.shape)  # the broadcast: [B, B, d, T]
+    loss = loss.flatten(1).sum(dim=1)
+    non_zero_elements = mask.flatten(1).sum(dim=1) * a.shape[1]
+    return loss / (non_zero_elements + 1e-8)
+
+
+def test_window_distillation_authors_broadcast_equals_the_literal_broadcast():
+    g = torch.Generator().manual_seed(3)
+    student = torch.randn(4, 7, 5, generator=g, dtype=torch.float64, requires_grad=True)
+    teacher = torch.randn(4, 7, 5, generator=g, dtype=torch.float64)
+    lengths = torch.tensor([7, 2, 5, 1])
+    mask = torch.arange(7)[None, :] < lengths[:, None]
+    ours = window_distillation_loss(student, teacher, mask, normalisation="authors_broadcast")
+    # their call: masked_lx(teacher [B, d, T], student [B, d, T], mask['target'] [B, 1, 1, T])
+    student_ref = student.detach().clone().requires_grad_(True)
+    theirs = _authors_masked_lx(teacher.permute(0, 2, 1), student_ref.permute(0, 2, 1), mask[:, None, None, :])
+    torch.testing.assert_close(ours, theirs)
+    weights = torch.arange(1.0, 5.0, dtype=torch.float64)
+    (ours * weights).sum().backward()
+    (theirs * weights).sum().backward()
+    torch.testing.assert_close(student.grad, student_ref.grad)
+    # the padding frames of sample 1 (frames 2..6) carry gradient: other samples' masks cover them
+    assert student.grad[1, 6].abs().sum() > 0
+
+
+def test_window_distillation_authors_broadcast_is_the_batch_sum_of_element_with_full_windows():
+    g = torch.Generator().manual_seed(4)
+    student, teacher = torch.randn(3, 6, 8, generator=g), torch.randn(3, 6, 8, generator=g)
+    mask = torch.ones(3, 6, dtype=torch.bool)
+    element = window_distillation_loss(student, teacher, mask, normalisation="element")
+    broadcast = window_distillation_loss(student, teacher, mask, normalisation="authors_broadcast")
+    # every sample's loss is the sum over the batch of the per-element means: B times their mean
+    torch.testing.assert_close(broadcast, element.sum().expand(3))
+
+
 def test_window_distillation_sends_no_gradient_to_the_teacher():
     student = torch.randn(2, 3, 4, requires_grad=True)
     teacher = torch.randn(2, 3, 4, requires_grad=True)

@@ -100,6 +100,17 @@ def test_runs_record_balanced_accuracy_convergence_iterations_and_predictions(se
     assert "balanced median" in format_summary({"runs": {"real_only": run}})
 
 
+@pytest.mark.parametrize("fid", [-0.0, -1e-12])
+def test_a_rounding_negative_fid_prints_as_zero(fid):
+    stats = {"median": 50.0, "mean": 50.0, "std": 0.0}
+    run = {"top1_final_epoch": stats, "balanced_accuracy_final_epoch": stats, MAX_OVER_EPOCHS_KEY: None,
+           "converged_seeds": 1, "seeds": [0], "test_per_class": {"stand": 2}}
+    metrics = {"accuracy": 100.0, "fid": fid, "diversity": 1.0, "multimodality": 0.5}
+    text = format_summary({"runs": {"real_only": run}, "generative_metrics": {
+        "recogniser": "ST-GCN", "sets": {"train_real": {"action2motion": metrics}}}})
+    assert "FID 0.000" in text and "-0.000" not in text
+
+
 def test_parallel_seeds_give_the_sequential_results(sets):
     from mdm_kinemic.har.evaluate import evaluate_run
 

@@ -1,4 +1,5 @@
-"""python -m mdm_kinemic.export: a standalone student with LoRA merged, loadable without peft."""
+"""python -m mdm_kinemic.export: a standalone student with LoRA merged, loadable without peft (torch or
+safetensors), or peft's own adapter folder, loadable with peft's PeftModel.from_pretrained."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 import torch
 
 from mdm_kinemic.core.denoiser import Condition
+from mdm_kinemic.core.mic import MICModule
 from mdm_kinemic.mdm.model.kinemic_mdm import KineMICModelSettings
 from mdm_kinemic.mdm.model.lora import LoraSettings
 
@@ -23,7 +25,7 @@ T = 9
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory, tiny_base_checkpoint):
-    """A KineMIC checkpoint folder with non-zero adapters, and the student that wrote it."""
+    """A KineMIC checkpoint folder with non-zero adapters and a MIC module, and the student that wrote it."""
     from mdm_kinemic.mdm.checkpoints.kinemic_checkpoint import (
         save_kinemic_checkpoint,
         start_from_base,
@@ -38,8 +40,9 @@ def saved(tmp_path_factory, tiny_base_checkpoint):
             if ".lora_B." in name:
                 p.normal_(0, 0.05)
         model.mdm.action_embedding.weight.normal_(0, 0.5)
-    path = save_kinemic_checkpoint(root / "kinemic", 5000, model)
-    return {"model": model, "path": path, "root": root}
+    mic = MICModule(64, hidden_dim=16, output_dim=8)
+    path = save_kinemic_checkpoint(root / "kinemic", 5000, model, extra_modules={"mic": mic})
+    return {"model": model, "path": path, "root": root, "mic": mic}
 
 
 def _inputs():
@@ -98,3 +101,90 @@ def test_export_cli_rejects_bad_paths(tmp_path, capsys):
         main(["--model_path", str(tmp_path / "missing.pt"), "--out", str(tmp_path / "x.pt")])
     with pytest.raises(SystemExit):
         main(["--model_path", str(tmp_path), "--out", str(tmp_path)])
+
+
+def test_merged_safetensors_export_loads_without_peft(saved, monkeypatch):
+    from mdm_kinemic.export import main
+    from mdm_kinemic.mdm.checkpoints.kinemic_checkpoint import load_exported
+
+    out = saved["root"] / "merged_st" / "kinemic_merged.safetensors"
+    assert main(["--model_path", str(saved["path"]), "--out", str(out), "--format", "merged_safetensors",
+                 "--clip_weights", "random", "--device", "-1"]) == 0
+    monkeypatch.setitem(sys.modules, "peft", None)  # any import of peft now raises ImportError
+    exported, _, args = load_exported(out)
+    monkeypatch.undo()
+    assert args.kinemic["class_names"] == ["kick", "wave"] and args.model_path == str(out)
+
+    student = saved["model"]
+    x_t, t, frame_mask = _inputs()
+    cond = Condition(text=TEXTS, action=torch.tensor([1, 0]))
+    with torch.no_grad():
+        expected = student.student.denoise(x_t, t, cond, frame_mask).x0
+        y = {"text_embed": student.text_features(TEXTS), "action": cond.action, "mask": frame_mask[:, None, None, :]}
+        torch.testing.assert_close(exported(x_t, t, y), expected, atol=1e-5, rtol=0)
+
+
+def test_peft_export_loads_onto_the_base_mdm_with_peft_from_pretrained(saved):
+    import json
+
+    from peft import PeftModel
+    from safetensors.torch import load_file
+
+    from mdm_kinemic.export import main
+    from mdm_kinemic.mdm.checkpoints.upstream_checkpoint import load_upstream_checkpoint
+    from mdm_kinemic.mdm.model.kinemic_mdm import kinemic_mdm_class
+
+    out = saved["root"] / "peft"
+    assert main(["--model_path", str(saved["path"]), "--out", str(out), "--format", "peft",
+                 "--clip_weights", "random", "--device", "0" if torch.cuda.is_available() else "-1"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["adapter_config.json", "adapter_model.safetensors", "README.md", "kinemic_modules.safetensors",
+         "kinemic_modules.json", "args.json"])
+    config = json.loads((out / "adapter_config.json").read_text())
+    assert (config["peft_type"], config["r"], config["lora_alpha"]) == ("LORA", 16, 32.0)
+    modules = load_file(str(out / "kinemic_modules.safetensors"))
+    shapes = json.loads((out / "kinemic_modules.json").read_text())
+    assert shapes["format"] == "kinemic-peft-1" and shapes["step"] == 5000
+    assert shapes["tensors"] == {k: list(v.shape) for k, v in modules.items()}
+    assert shapes["tensors"]["action_embedding.weight"] == [2, 64]
+
+    # the recipe of docs/upstream.md: upstream MDM (as KineMICMDM) from the base checkpoint, then peft
+    args = json.loads((out / "args.json").read_text())
+    base = load_upstream_checkpoint(args["kinemic"]["base_checkpoint"], model_cls=kinemic_mdm_class(),
+                                    num_actions=len(args["kinemic"]["class_names"]),
+                                    allow_missing=("action_embedding.",)).model
+    network = PeftModel.from_pretrained(base, str(out)).eval()
+    with torch.no_grad():
+        network.get_base_model().action_embedding.weight.copy_(modules["action_embedding.weight"])
+    mic = MICModule(64, hidden_dim=16, output_dim=8)
+    mic.load_state_dict({k.removeprefix("mic."): v for k, v in modules.items() if k.startswith("mic.")})
+    for key, value in saved["mic"].state_dict().items():
+        assert torch.equal(mic.state_dict()[key], value), key
+
+    student = saved["model"]
+    x_t, t, frame_mask = _inputs()
+    cond = Condition(text=TEXTS, action=torch.tensor([1, 0]))
+    trainable = [p for p in student.parameters() if p.requires_grad]
+    try:
+        # with trainable adapters torch's TransformerEncoder leaves its fused inference path, whose
+        # rounding differs; frozen, the student runs the same kernels as the loaded network
+        for p in trainable:
+            p.requires_grad_(False)
+        with torch.no_grad():
+            expected = student.student.denoise(x_t, t, cond, frame_mask).x0
+            y = {"text_embed": student.text_features(TEXTS), "action": cond.action, "mask": frame_mask[:, None, None, :]}
+            loaded = network(x_t, t, dict(y))
+            with network.disable_adapter():
+                base_out = network(x_t, t, dict(y))
+    finally:
+        for p in trainable:
+            p.requires_grad_(True)
+    assert torch.equal(loaded, expected)
+    assert (loaded - base_out).abs().max() > 1e-3
+
+    # an earlier peft export is replaced with --overwrite, with the same files
+    before = (out / "adapter_model.safetensors").read_bytes()
+    assert main(["--model_path", str(saved["path"]), "--out", str(out), "--format", "peft", "--overwrite",
+                 "--clip_weights", "random"]) == 0
+    assert (out / "adapter_model.safetensors").read_bytes() == before
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".peft.")]

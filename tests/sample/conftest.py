@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mdm_kinemic.data.packaged_stats import HUMANML3D_STATS_DIR
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CLASSES = ("run on the spot", "side kick", "stretch oneself")
 DIFFUSION_STEPS = 10
@@ -39,7 +41,7 @@ def run_cli():
 
 
 @pytest.fixture(scope="session")
-def tiny_student(tmp_path_factory, shared_data, tiny_base_checkpoint):
+def tiny_student(tmp_path_factory, tiny_base_checkpoint):
     """{"root", "base" (upstream model file), "kinemic" (KineMIC model file)}: a KineMIC folder whose
     args.json names CLASSES, with HumanML3D's Mean.npy/Std.npy beside its model file."""
     import torch
@@ -66,20 +68,20 @@ def tiny_student(tmp_path_factory, shared_data, tiny_base_checkpoint):
         loaded.model.mdm.action_embedding.weight.copy_(torch.randn(3, 64, generator=generator))
     kinemic = save_kinemic_checkpoint(root / "kinemic", 5, loaded.model)
     for name in ("Mean.npy", "Std.npy"):
-        shutil.copy(shared_data / "humanml3d" / name, kinemic.parent / name)
+        shutil.copy(HUMANML3D_STATS_DIR / name, kinemic.parent / name)
     return {"root": root, "base": base, "kinemic": kinemic, "classes": CLASSES}
 
 
 @pytest.fixture(scope="session")
-def tiny_targets(tmp_path_factory, shared_data):
+def tiny_targets(tmp_path_factory):
     """A labelled few-shot set in HumanML3D layout: class c of CLASSES has two clips of lengths
     TARGET_LENGTHS[c] = (20, 24), (16, 30), (28, 28) (features drawn around HumanML3D's Mean/Std)."""
     from mdm_kinemic.data.humanml3d import write_clip, write_mean_std
     from mdm_kinemic.data.labels import write_labels
 
     root = tmp_path_factory.mktemp("targets")
-    mean = np.load(shared_data / "humanml3d" / "Mean.npy")
-    std = np.load(shared_data / "humanml3d" / "Std.npy")
+    mean = np.load(HUMANML3D_STATS_DIR / "Mean.npy")
+    std = np.load(HUMANML3D_STATS_DIR / "Std.npy")
     rng = np.random.default_rng(0)
     ids, labels = [], []
     for c, lengths in enumerate(TARGET_LENGTHS):

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from mdm_kinemic.data.packaged_stats import HUMANML3D_STATS_DIR
 from mdm_kinemic.mdm.upstream.hml_data import DataDirError, data_dir_loader
 
 
@@ -18,11 +19,11 @@ def test_a_data_dir_without_the_layout_names_what_is_missing(tmp_path):
 
 
 @pytest.fixture
-def teacher_data(tmp_path, shared_data):
+def teacher_data(tmp_path):
     from mdm_kinemic.data.humanml3d import write_clip, write_mean_std, write_split
 
-    mean = np.load(shared_data / "humanml3d" / "Mean.npy")
-    std = np.load(shared_data / "humanml3d" / "Std.npy")
+    mean = np.load(HUMANML3D_STATS_DIR / "Mean.npy")
+    std = np.load(HUMANML3D_STATS_DIR / "Std.npy")
     rng = np.random.default_rng(0)
     ids = []
     for k, length in enumerate((40, 52, 30, 64)):  # 30 frames: below upstream's 40, skipped

@@ -48,3 +48,17 @@ def test_without_a_kinemic_run_nothing_changes():
         assert _with_actions(batch) is batch
     finally:
         SESSION.args = saved
+
+
+def test_a_prompt_without_humanml3d_gets_the_shipped_statistics(tmp_path, monkeypatch):
+    """generate.py of a plain model with --text_prompt, no ./dataset/HumanML3D and no --norm_stats."""
+    import numpy as np
+
+    from mdm_kinemic.data.packaged_stats import HUMANML3D_STATS_DIR
+    from mdm_kinemic.mdm.sampling.hooks import _prompt_only_loader
+
+    monkeypatch.chdir(tmp_path)  # upstream's root without its dataset
+    args = argparse.Namespace(text_prompt="a person walks", norm_stats=None, data_dir="")
+    loader = _prompt_only_loader(args, "humanml")
+    np.testing.assert_array_equal(loader.dataset.mean, np.load(HUMANML3D_STATS_DIR / "Mean.npy"))
+    assert _prompt_only_loader(args, "kit") is None  # KIT's 251 features: none shipped

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-UPSTREAM = REPO_ROOT / "third_party" / "motion-diffusion-model"
+UPSTREAM = Path(os.environ.get("MDM_ROOT", REPO_ROOT / "third_party" / "motion-diffusion-model"))
 PATCHES = sorted((REPO_ROOT / "patches").glob("0*.patch"))
 
 pytestmark = pytest.mark.upstream

@@ -7,6 +7,8 @@ import json
 import pytest
 import torch
 
+from mdm_kinemic.data.packaged_stats import HUMANML3D_STATS_DIR
+
 pytestmark = pytest.mark.upstream
 
 
@@ -72,13 +74,13 @@ def test_the_action_selects_its_class_prompt(plain):
     torch.testing.assert_close(by_action, by_text)
 
 
-def test_synth_samples_a_plain_mdm_from_the_class_prompts(run_cli, tiny_student, tiny_targets, shared_data, tmp_path):
+def test_synth_samples_a_plain_mdm_from_the_class_prompts(run_cli, tiny_student, tiny_targets, tmp_path):
     from mdm_kinemic.data.labels import load_labelled
 
     out = tmp_path / "zero_shot"
     result = run_cli(["-m", "mdm_kinemic.synth", "--model_path", str(tiny_student["base"]), "--per_class", "2",
                       "--out", str(out), "--target_data", str(tiny_targets), "--norm_stats",
-                      str(shared_data / "humanml3d"), "--prompt_template", "a person {label}.",
+                      str(HUMANML3D_STATS_DIR), "--prompt_template", "a person {label}.",
                       "--timestep_respacing", "2", "--no-progress"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     labelled = load_labelled(out, "train")
@@ -96,3 +98,46 @@ def test_synth_of_a_plain_mdm_needs_the_target_classes(run_cli, tiny_student, tm
                       str(tmp_path / "out")], cwd=tmp_path)
     assert result.returncode == 2
     assert "plain MDM checkpoint" in result.stderr and "--target_data" in result.stderr
+
+
+NTU_NAMES = [f"ntu action {k + 1}" for k in range(120)]
+
+
+@pytest.fixture(scope="module")
+def ntu_vibe_like(tmp_path_factory):
+    """The authors' NTU-VIBE layout in miniature: 120 NTU class names beside the folder, clips
+    (2 each, 18 and 22 frames) of A099, A102 and A104 only, split S0000 listing them."""
+    import numpy as np
+
+    from mdm_kinemic.data.humanml3d import write_clip
+    from mdm_kinemic.data.labels import ntu_label
+
+    parent = tmp_path_factory.mktemp("ntu")
+    root = parent / "NTU-VIBE"
+    mean = np.load(HUMANML3D_STATS_DIR / "Mean.npy")
+    names = [f"S018C001P0{p}R001A{a:03d}" for a in (99, 102, 104) for p in (43, 50)]
+    for k, name in enumerate(names):
+        write_clip(root, name, np.tile(mean, (18 if k % 2 == 0 else 22, 1)).astype(np.float32))
+    (parent / "ntu_classes.txt").write_text("\n".join(NTU_NAMES) + "\n")
+    split = root / "splits" / "fewshot" / "S0000" / "xsub"
+    split.mkdir(parents=True)
+    (split / "train.txt").write_text("\n".join(names) + "\n")
+    (split / "train_y.txt").write_text("\n".join(str(ntu_label(n)) for n in names) + "\n")
+    return root
+
+
+@pytest.mark.parametrize("split", [(), ("--fewshot_split", "S0000")])
+def test_synth_of_a_plain_mdm_samples_the_classes_with_clips(run_cli, tiny_student, ntu_vibe_like, tmp_path, split):
+    """120 class names, clips of 3: the 3 are sampled, and the log says so (no --actions given)."""
+    out = tmp_path / "zero_shot"
+    result = run_cli(["-m", "mdm_kinemic.synth", "--model_path", str(tiny_student["base"]), "--target_data",
+                      str(ntu_vibe_like), "--per_class", "2", "--out", str(out), *split,
+                      "--timestep_respacing", "2", "--no-progress"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    wanted = [NTU_NAMES[98], NTU_NAMES[101], NTU_NAMES[103]]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["run"]["classes"] == wanted
+    assert sorted(m["class"] for m in manifest["samples"]) == [98, 98, 101, 101, 103, 103]
+    assert {m["length"] for m in manifest["samples"]} <= {18, 22}
+    assert f"sampling the 3 of 120 classes of {ntu_vibe_like}" in result.stderr
+    assert ", ".join(wanted) in result.stderr

@@ -67,6 +67,7 @@ def test_unknown_action_is_a_clear_error_listing_the_valid_ones(run_cli, tiny_st
     assert "0: 'run on the spot', 1: 'side kick', 2: 'stretch oneself'" in result.stderr
 
 
+@pytest.mark.upstream
 def test_missing_clip_weights_are_one_message_without_a_traceback(run_cli, tiny_student, tmp_path):
     result = run_cli(["-m", "mdm_kinemic.run", "sample.generate", "--kinemic", "--model_path",
                       str(tiny_student["kinemic"]), "--device", "-1"], cwd=tmp_path,

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from mdm_kinemic.data.packaged_stats import HUMANML3D_STATS_DIR
 from mdm_kinemic.mdm.sampling.student import (
     SamplingInputError,
     StudentInfo,
@@ -91,7 +93,7 @@ def _stats(folder: Path, value: float, width: int = 263) -> Path:
     return folder
 
 
-def test_norm_stats_lookup_order(tmp_path):
+def test_norm_stats_lookup_order(tmp_path, caplog):
     info = StudentInfo(tmp_path / "save" / "model000000005.pt", NAMES, NAMES, {"norm_stats": str(tmp_path / "rec")},
                        {"dataset": "humanml", "data_dir": str(tmp_path / "data")})
     upstream = tmp_path / "mdm"
@@ -107,11 +109,40 @@ def test_norm_stats_lookup_order(tmp_path):
         found.append((float(mean[0]), where.relative_to(tmp_path).as_posix()))
         (tmp_path / folder / "Std.npy").unlink()
     assert found == [(2.0, "rec"), (3.0, "save"), (4.0, "data"), (5.0, "mdm/dataset/HumanML3D")]
+    # last, for HumanML3D's 263 features: the copies shipped with the package (logged)
+    with caplog.at_level(logging.INFO):
+        mean, _, where = find_norm_stats(info, None, upstream)
+    assert where == HUMANML3D_STATS_DIR
+    np.testing.assert_array_equal(mean, np.load(HUMANML3D_STATS_DIR / "Mean.npy"))
+    assert "using HumanML3D's, shipped in" in caplog.text
+    kit = StudentInfo(info.model_path, NAMES, NAMES, {}, {"dataset": "kit"})
     with pytest.raises(SamplingInputError, match="no Mean.npy/Std.npy .* Fix: pass --norm_stats"):
-        find_norm_stats(info, None, upstream)
+        find_norm_stats(kit, None, upstream)
 
 
 def test_norm_stats_of_another_width_are_refused(tmp_path):
     info = _info(tmp_path)
     with pytest.raises(SamplingInputError, match=r"shapes \(251,\) and \(251,\).* 263 features"):
         find_norm_stats(info, _stats(tmp_path / "kit", 0.0, width=251))
+
+
+def test_sampling_reuses_the_clip_weights_recorded_by_the_training_run(tmp_path, monkeypatch, caplog):
+    from mdm_kinemic.mdm.sampling.student import run_clip_weights
+
+    weights = tmp_path / "ViT-B-32.pt"
+    weights.write_bytes(b"weights")
+
+    def info(recorded):
+        return _info(tmp_path, train={"upstream": {"mdm_root": None, "clip_weights": recorded}})
+
+    monkeypatch.delenv("MDM_KINEMIC_CLIP_WEIGHTS", raising=False)
+    with caplog.at_level(logging.INFO):
+        assert run_clip_weights(None, info(str(weights))) == str(weights)
+    assert "CLIP weights of the training run" in caplog.text
+    assert run_clip_weights(None, info("random")) == "random"
+    assert run_clip_weights(None, info(str(tmp_path / "gone.pt"))) is None  # moved away: the caches
+    assert run_clip_weights(None, info(None)) is None
+    assert run_clip_weights(None, _info(tmp_path)) is None  # no training record
+    assert run_clip_weights("random", info(str(weights))) == "random"  # --clip_weights wins
+    monkeypatch.setenv("MDM_KINEMIC_CLIP_WEIGHTS", "random")
+    assert run_clip_weights(None, info(str(weights))) is None  # and so does the variable

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from mdm_kinemic.data.packaged_stats import HUMANML3D_STATS_DIR
 from mdm_kinemic.data.fewshot_clips import FewShotClipsError, fewshot_lengths
 from mdm_kinemic.synth import (
     SynthError,
@@ -81,8 +82,11 @@ def test_non_positive_sample_count_is_a_usage_error(per_class, capsys):
 def test_settings_validate_lengths_and_device():
     with pytest.raises(ValueError, match="length_frames must be in \\[0, 196\\]"):
         SynthSettings(model_path="m", out="o", length_frames=200)
-    with pytest.raises(ValueError, match="device must be auto, cpu, cuda or cuda:N"):
+    with pytest.raises(ValueError, match="device 'tpu' is not one of: auto, cpu, cuda, cuda:N, N"):
         SynthSettings(model_path="m", out="o", device="tpu")
+    # upstream's integer --device: N is cuda:N, -1 the CPU
+    assert SynthSettings(model_path="m", out="o", device=1).device == "cuda:1"
+    assert SynthSettings(model_path="m", out="o", device="-1").device == "cpu"
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +100,7 @@ def synth_run(run_cli, tiny_student, tiny_targets, tmp_path_factory):
 
 
 @pytest.mark.upstream
-def test_synth_writes_a_labelled_humanml3d_dataset(synth_run, tiny_targets, shared_data):
+def test_synth_writes_a_labelled_humanml3d_dataset(synth_run, tiny_targets):
     from mdm_kinemic.data.humanml3d import HumanML3D
     from mdm_kinemic.data.labels import load_labelled
 
@@ -112,7 +116,7 @@ def test_synth_writes_a_labelled_humanml3d_dataset(synth_run, tiny_targets, shar
         assert data.motion(m["id"]).shape == (m["length"], 263)
         assert data.joints(m["id"]).shape == (m["length"], 22, 3)
         assert [c.text for c in data.captions(m["id"])] == [f"a person performs a {CLASSES[m['class']]}."]
-    np.testing.assert_array_equal(data.mean, np.load(shared_data / "humanml3d" / "Mean.npy"))
+    np.testing.assert_array_equal(data.mean, np.load(HUMANML3D_STATS_DIR / "Mean.npy"))
     assert (synth_run / "grid.png").is_file()
 
 
@@ -141,3 +145,46 @@ def test_resume_keeps_finished_motions_and_redraws_the_rest_identically(synth_ru
         synthesize(SynthSettings(model_path=settings.model_path, out=settings.out, per_class=3, seed=2,
                                  target_data=settings.target_data, progress=False),
                    SamplerSettings(timestep_respacing="4"), UpstreamSettings(clip_weights="random"))
+
+
+def test_prompt_sets_follow_the_checkpoint_unless_told():
+    from types import SimpleNamespace
+
+    from mdm_kinemic.synth import _prompt_sets
+
+    trained = SimpleNamespace(model_path="m", class_prompt_sets=(("a", "b"), ("c",)))
+    plain = SimpleNamespace(model_path="m", class_prompt_sets=())
+    assert _prompt_sets(trained, None) == (("a", "b"), ("c",))
+    assert _prompt_sets(trained, False) == () and _prompt_sets(plain, None) == ()
+    with pytest.raises(SynthError, match="one prompt per class"):
+        _prompt_sets(plain, True)
+
+
+@pytest.mark.upstream
+def test_prompt_augmentation_draws_each_motions_prompt_by_its_seed(tiny_student, tiny_targets, tmp_path):
+    import shutil
+
+    from mdm_kinemic.core.prompts import draw_per_seed
+    from mdm_kinemic.data.humanml3d import HumanML3D
+    from mdm_kinemic.mdm.sampling.sampler import SamplerSettings
+    from mdm_kinemic.mdm.upstream.options import UpstreamSettings
+    from mdm_kinemic.synth import synthesize
+
+    folder = tmp_path / "student"
+    shutil.copytree(tiny_student["kinemic"].parent, folder)
+    args = json.loads((folder / "args.json").read_text())
+    sets = [[f"a person performs a {name}.", f"someone does a {name}.", f"a {name}, by a person."] for name in CLASSES]
+    args["kinemic"]["class_prompt_sets"] = sets
+    (folder / "args.json").write_text(json.dumps(args))
+    out = tmp_path / "out"
+    settings = SynthSettings(model_path=str(folder), out=str(out), per_class=4, seed=3, target_data=str(tiny_targets),
+                             progress=False)
+    synthesize(settings, SamplerSettings(timestep_respacing="2", batch_size=12), UpstreamSettings(clip_weights="random"))
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["run"]["class_prompt_sets"] == sets
+    samples = manifest["samples"]
+    expected = draw_per_seed(sets, [m["class"] for m in samples], [m["seed"] for m in samples])
+    data = HumanML3D(out)
+    assert [data.captions(m["id"])[0].text for m in samples] == expected
+    assert all(t in sets[m["class"]] for t, m in zip(expected, samples))
+    assert len(set(expected)) > 3  # not one prompt per class

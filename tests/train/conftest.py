@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mdm_kinemic.data.packaged_stats import HUMANML3D_STATS_DIR
+
 REPO = Path(__file__).resolve().parents[2]
 CLASSES = ["side kick", "wave"]
 SOURCE_CAPTIONS = [
@@ -59,9 +61,9 @@ def make_source(root: Path, mean: np.ndarray, std: np.ndarray) -> Path:
 
 
 @pytest.fixture(scope="session")
-def hml_stats(shared_data: Path) -> Path:
-    """The folder of HumanML3D's Mean.npy/Std.npy (../shared/data/humanml3d)."""
-    return shared_data / "humanml3d"
+def hml_stats() -> Path:
+    """The folder of HumanML3D's Mean.npy/Std.npy (shipped with the package)."""
+    return HUMANML3D_STATS_DIR
 
 
 @pytest.fixture(scope="session")

@@ -138,3 +138,22 @@ def test_batcher_rejects_bad_pools(pools, labels, message):
     with pytest.raises(ValueError, match=message):
         FewShotBatcher([ramp(3, 0.0)] * 3, labels, ["p"] * 3, ["a", "b", "c"], pools,
                        SOURCE.__getitem__, identity)
+
+
+def test_prompt_augmentation_draws_each_targets_text_per_batch():
+    from mdm_kinemic.core.prompts import PromptSampler
+
+    sets = [("p0", "p0b", "p0c"), ("p1", "p1b")]
+    batcher = make_batcher(seed=1, prompt_sampler=PromptSampler(sets, seed=1))
+    texts = [batcher.next_batch()[0].target_text for _ in range(60)]
+    assert all(t[0] in sets[0] and t[1] in sets[1] and t[2] in sets[0] for t in texts)
+    assert {t[0] for t in texts} == set(sets[0]) and {t[1] for t in texts} == set(sets[1])
+    # the prompt stream is separate: the soft pairs are those of a batcher without augmentation
+    plain, augmented = make_batcher(seed=2), make_batcher(seed=2, prompt_sampler=PromptSampler(sets, seed=2))
+    assert [plain.next_batch()[1] for _ in range(5)] == [augmented.next_batch()[1] for _ in range(5)]
+    # a resumed batcher repeats the prompt draws too
+    saved = augmented.state_dict()
+    expected = [augmented.next_batch()[0].target_text for _ in range(4)]
+    resumed = make_batcher(seed=7, prompt_sampler=PromptSampler(sets, seed=7))
+    resumed.load_state_dict(saved)
+    assert [resumed.next_batch()[0].target_text for _ in range(4)] == expected

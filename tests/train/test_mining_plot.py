@@ -35,3 +35,44 @@ def test_loss_curves_from_a_run_folder(tmp_path):
     assert out.read_bytes().startswith(PNG)
     with pytest.raises(ValueError, match="no loss records"):
         plot_loss_curves([], tmp_path / "empty.png")
+
+
+@pytest.fixture()
+def drawn(monkeypatch):
+    """The figures the plotting functions save (also written as PNG files), drawn and kept open."""
+    import matplotlib.pyplot as plt
+
+    from mdm_kinemic.viz import figures, loss_curves, mining_plot
+
+    kept = []
+
+    def keep(fig, path, **kwargs):
+        fig.canvas.draw()
+        kept.append(fig)
+        fig.savefig(path)
+        return path
+
+    for module in (loss_curves, mining_plot):
+        monkeypatch.setattr(module, "save_png", keep)
+    assert figures.save_png is not keep
+    yield kept
+    for fig in kept:
+        plt.close(fig)
+
+
+def test_few_loss_records_get_whole_step_ticks(tmp_path, drawn):
+    records = [{"step": s, "loss": 1.0 / s} for s in (1, 2, 3)]  # fewer points than --smooth
+    plot_loss_curves(records, tmp_path / "few.png", smooth=10)
+    ticks = [t for t in drawn[0].axes[0].get_xticks() if 1 <= t <= 3]
+    assert ticks and all(float(t).is_integer() for t in ticks)
+
+
+@pytest.mark.parametrize("peak", ["start", "end"])
+def test_the_mining_legend_leaves_the_curve_uncovered(tmp_path, drawn, peak):
+    attention = [0.02] * 40 + [0.2] * 10
+    attention = attention if peak == "end" else attention[::-1]
+    plot_mining(attention, 40 if peak == "end" else 0, 10, "a man kicks high", "side kick", tmp_path / "p.png")
+    ax = drawn[0].axes[0]
+    legend = ax.get_legend().get_window_extent()
+    assert not legend.overlaps(ax.get_window_extent())
+    assert drawn[0].bbox.contains(legend.x1 - 1, legend.y0 + 1)  # and inside the picture

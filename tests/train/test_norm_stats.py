@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import logging
+
 import numpy as np
 import pytest
 
+from mdm_kinemic.data.packaged_stats import HUMANML3D_STATS_DIR, HUMANML3D_STATS_SHA256
 from mdm_kinemic.training.norm_stats import resolve_norm_stats
 
 
@@ -43,7 +47,26 @@ def test_statistics_that_do_not_match_the_checkpoint_data_are_errors(tmp_path, m
 
 
 def test_no_statistics_anywhere_lists_the_places_tried(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"tried .*dataset/HumanML3D.*pass --norm_stats"):
-        resolve_norm_stats(None, {"dataset": "humanml", "data_dir": ""}, 263, tmp_path)
+    # KIT's 251 features have no shipped statistics
+    with pytest.raises(FileNotFoundError, match=r"tried .*dataset/KIT-ML.*pass --norm_stats"):
+        resolve_norm_stats(None, {"dataset": "kit", "data_dir": ""}, 251, tmp_path)
     with pytest.raises(FileNotFoundError, match="does not hold both Mean.npy and Std.npy"):
         resolve_norm_stats(str(tmp_path), {"dataset": "humanml"}, 263, tmp_path)
+
+
+def test_a_263_feature_checkpoint_without_statistics_gets_humanml3ds_shipped_copy(tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+    stats = resolve_norm_stats(None, {"dataset": "humanml", "data_dir": ""}, 263, tmp_path)
+    assert stats.folder == HUMANML3D_STATS_DIR
+    for name, digest in HUMANML3D_STATS_SHA256.items():
+        assert hashlib.sha256((HUMANML3D_STATS_DIR / name).read_bytes()).hexdigest() == digest
+    assert stats.mean.shape == stats.std.shape == (263,) and (stats.std > 0).all()
+    assert "using HumanML3D's, shipped in" in caplog.text
+    # the checkpoint's own statistics still come first
+    own = write_stats(tmp_path / "dataset" / "HumanML3D", np.zeros(263), np.ones(263))
+    assert resolve_norm_stats(None, {"dataset": "humanml", "data_dir": ""}, 263, tmp_path).folder == own
+
+
+def test_the_shipped_statistics_are_humanml3ds(shared_data):
+    for name in HUMANML3D_STATS_SHA256:
+        assert (HUMANML3D_STATS_DIR / name).read_bytes() == (shared_data / "humanml3d" / name).read_bytes()

@@ -28,7 +28,7 @@ def test_every_missing_input_is_one_message_and_no_save_folder(tmp_path, cli):
 
 
 @pytest.mark.upstream
-def test_feature_width_of_the_checkpoint_is_named_before_mean_std(tmp_path, tiny_data, hml_stats, cli):
+def test_feature_width_of_the_checkpoint_is_named_before_mean_std(tmp_path, tiny_data, cli):
     from mdm_kinemic.mdm.training.training_loop import RunInputError, check_run_inputs
     from mdm_kinemic.train_fewshot import build_parser, config_from_args
 
@@ -37,7 +37,7 @@ def test_feature_width_of_the_checkpoint_is_named_before_mean_std(tmp_path, tiny
         "--like", "kit_trans_enc_512", "--out", str(kit), "--layers", "1", "--latent_dim", "32",
         "--clip_weights", "random"], timeout=300)
     assert made.returncode == 0, made.stderr[-2000:]
-    args = build_parser().parse_args(cli_args(kit, tiny_data, hml_stats, tmp_path / "run", tmp_path / "cache"))
+    args = build_parser().parse_args(cli_args(kit, tiny_data, tmp_path / "run", tmp_path / "cache"))
     with pytest.raises(RunInputError) as err:
         check_run_inputs(config_from_args(args).with_absolute_paths())
     message = str(err.value)
@@ -47,11 +47,10 @@ def test_feature_width_of_the_checkpoint_is_named_before_mean_std(tmp_path, tiny
 
 
 @pytest.mark.upstream
-def test_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, tiny_checkpoint, tiny_data,
-                                                                          hml_stats, cli):
+def test_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, tiny_checkpoint, tiny_data, cli):
     run = tmp_path / "run"
     # Adam's first steps move every weight by about lr: 1e30 overflows the next forward pass
-    args = cli_args(tiny_checkpoint, tiny_data, hml_stats, run, tmp_path / "cache", "--num_steps", "4", "--lr", "1e30")
+    args = cli_args(tiny_checkpoint, tiny_data, run, tmp_path / "cache", "--num_steps", "4", "--lr", "1e30")
     args[args.index("--save_interval") + 1] = "1"
     result = cli.run("mdm_kinemic.train_fewshot", args)
     assert result.returncode == 1, result.stderr[-3000:]

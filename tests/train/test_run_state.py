@@ -54,6 +54,18 @@ def test_settings_differences_names_changed_leaves_and_ignores_resumable_ones():
     assert settings_differences(saved, saved) == []
 
 
+def test_runs_recorded_before_a_settings_group_existed_stay_resumable():
+    from dataclasses import asdict
+
+    from mdm_kinemic.core.kinematic_rerank import KinematicRerankSettings
+
+    saved = {"optim": {"lr": 2e-5}}
+    current = {"optim": {"lr": 2e-5}, "rerank": asdict(KinematicRerankSettings())}
+    assert settings_differences(saved, current) == []
+    current["rerank"]["kinematic_rerank"] = "dtw"
+    assert settings_differences(saved, current) == ["rerank.kinematic_rerank"]
+
+
 def test_loss_log_drops_steps_after_the_resume_point(tmp_path):
     path = tmp_path / "losses.jsonl"
     log = LossLog(path)

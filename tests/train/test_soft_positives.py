@@ -62,3 +62,32 @@ def test_empty_corpus_is_an_error_naming_the_folder():
 def test_mining_run_settings_validate(kwargs, message):
     with pytest.raises(ValueError, match=message):
         MiningRunSettings(**kwargs)
+
+
+def test_kinematic_rerank_rejects_the_other_sides_waves(wave):
+    """A one-sided class ("waves the left hand") whose text top-k is half right-hand waves (text
+    encoders barely tell the sides apart): DTW against the left-hand shots keeps only left waves."""
+    from mdm_kinemic.core.kinematic_rerank import KinematicRerankSettings
+    from mdm_kinemic.core.mining import MinedPositive
+    from mdm_kinemic.data.hml_vec import joints_to_hml_vec
+    from mdm_kinemic.training.soft_positives import rerank_soft_positives
+
+    shots = [joints_to_hml_vec(wave("left", frames=50 + 5 * k, turn=0.01 * k, noise=0.005, period=12 + k, seed=k))
+             for k in range(4)]
+    source, positives = {}, []
+    for k in range(8):
+        side = "right" if k % 2 == 0 else "left"  # the text ranks every right wave above a left one
+        clip_id = f"{side}{k}"
+        source[clip_id] = joints_to_hml_vec(wave(side, frames=40 + 7 * k, turn=-0.02 + 0.01 * k, noise=0.005,
+                                                 period=11 + k, seed=10 + k))
+        span = (10, 45) if k == 7 else (0, 0)  # a sub-span is cut from its clip
+        positives.append(MinedPositive(Caption(clip_id, f"a person waves the {side} hand", *span), 0.98 - 0.01 * k))
+    result = MiningResult(["waves the left hand"], [("a person waves the left hand.",)], [positives], "enc", 8,
+                          "caption", 8)
+    kept, reports = rerank_soft_positives(result, shots, [0] * 4, source.__getitem__,
+                                          KinematicRerankSettings(kinematic_rerank="dtw", rerank_keep=0.5))
+    assert sorted(p.caption.clip_id for p in kept.positives[0]) == ["left1", "left3", "left5", "left7"]
+    distances = reports[0].distances
+    assert max(distances[1::2]) < 0.5 * min(distances[0::2])  # a wide margin, not a coin toss
+    # without re-ranking, the text's top half would be right waves 2 to 1
+    assert [p.caption.clip_id for p in result.positives[0][:4]] == ["right0", "left1", "right2", "left3"]

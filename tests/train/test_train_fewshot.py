@@ -13,25 +13,28 @@ from pathlib import Path
 import pytest
 import torch
 
+from mdm_kinemic.data.packaged_stats import HUMANML3D_STATS_DIR
+from mdm_kinemic.mdm.upstream.locate import locate_upstream
+
 pytestmark = pytest.mark.upstream
 
 
-def cli_args(tiny_checkpoint: Path, tiny_data: dict, hml_stats: Path, save_dir: Path, cache: Path,
-             *extra: str) -> list[str]:
+def cli_args(tiny_checkpoint: Path, tiny_data: dict, save_dir: Path, cache: Path, *extra: str) -> list[str]:
+    """A dry run's flags: random MDM and CLIP, no --norm_stats (HumanML3D's ship with the package)."""
     return [
         "--mdm_ckpt", str(tiny_checkpoint), "--save_dir", str(save_dir),
         "--target_data", str(tiny_data["target"]), "--source_data", str(tiny_data["source"]), "--shots", "2",
         "--top_k", "3", "--mining_encoder", "minilm", "--embedding_cache", str(cache), "--clip_weights", "random",
-        "--norm_stats", str(hml_stats), "--device", "cpu", "--lora_rank", "4", "--log_interval", "1",
+        "--device", "cpu", "--lora_rank", "4", "--log_interval", "1",
         "--save_interval", "2", "--no-progress", *extra,
     ]
 
 
 @pytest.fixture(scope="module")
-def smoke_run(tiny_checkpoint, tiny_data, hml_stats, tmp_path_factory, cli):
+def smoke_run(tiny_checkpoint, tiny_data, tmp_path_factory, cli):
     """One uninterrupted 4-step run through the CLI in a subprocess."""
     root = tmp_path_factory.mktemp("smoke")
-    args = cli_args(tiny_checkpoint, tiny_data, hml_stats, root / "run", root / "cache", "--num_steps", "4", "--use_ema")
+    args = cli_args(tiny_checkpoint, tiny_data, root / "run", root / "cache", "--num_steps", "4", "--use_ema")
     result = cli.run("mdm_kinemic.train_fewshot", args)
     assert result.returncode == 0, result.stderr[-3000:]
     return {"dir": root / "run", "args": args, "stderr": result.stderr}
@@ -74,6 +77,59 @@ def test_table2_presets_and_switches(flags, expected):
     assert (objective.contrastive, objective.window_rec, objective.distillation, objective.dww) == expected
 
 
+BASE_FLAGS = ["--mdm_ckpt", "m", "--save_dir", "s", "--target_data", "t", "--source_data", "x"]
+
+
+def test_paper_preset_sets_the_papers_values_over_changed_defaults(monkeypatch):
+    import dataclasses
+
+    from mdm_kinemic.core.contrastive import ContrastiveSettings
+    from mdm_kinemic.core.objective import LossWeights, ObjectiveSettings
+    from mdm_kinemic.train_fewshot import PAPER_VALUES, build_parser, config_from_args, parse_args
+
+    dests = {a.dest for a in build_parser()._actions}
+    assert set(PAPER_VALUES) <= dests
+    # a later session moves defaults away from the paper: --preset paper must not follow them
+    changed = {(LossWeights, "lambda_dist"): 0.5, (ObjectiveSettings, "distillation_normalisation"): "element",
+               (ContrastiveSettings, "bank_size"): 60, (ContrastiveSettings, "learnable_temperature"): True}
+    for (cls, name), value in changed.items():
+        monkeypatch.setattr(next(f for f in dataclasses.fields(cls) if f.name == name), "default", value)
+    drifted = config_from_args(parse_args(BASE_FLAGS))
+    assert (drifted.objective.weights.lambda_dist, drifted.objective.contrastive_settings.bank_size) == (0.5, 60)
+    config = config_from_args(parse_args([*BASE_FLAGS, "--preset", "paper"]))
+    objective = config.objective
+    assert objective.preset_name == "full" and objective.distillation_normalisation == "frame"
+    weights = objective.weights
+    assert (weights.lambda_rec, weights.lambda_window_rec, weights.lambda_con, weights.lambda_dist) == (1, 1, 1, 1)
+    contrastive = objective.contrastive_settings
+    assert (contrastive.temperature, contrastive.learnable_temperature, contrastive.bank_size) == (0.07, False, 0)
+    assert (config.mining.top_k, config.mining.templates, config.mining_run.mining_encoder) == (
+        250, ("a person performs a {label}.",), "clip")
+    assert (config.lora.rank, config.lora.alpha, config.lora.dropout) == (16, 32.0, 0.1)
+    assert (config.optim.num_steps, config.optim.lr, config.optim.grad_clip, config.data.shots) == (5000, 2e-5, 1.0, 10)
+    assert not config.rerank.enabled and not config.prompts.prompt_augmentation and config.teacher_mode == "eval"
+
+
+def test_paper_preset_yields_to_flags_given():
+    from mdm_kinemic.train_fewshot import config_from_args, parse_args
+
+    config = config_from_args(parse_args([*BASE_FLAGS, "--preset", "paper", "--lambda_dist", "0.5", "--no-dww",
+                                          "--distillation_normalisation", "authors_broadcast", "--num_steps", "7"]))
+    assert config.objective.weights.lambda_dist == 0.5 and not config.objective.dww
+    assert config.objective.distillation_normalisation == "authors_broadcast" and config.optim.num_steps == 7
+
+
+def test_rerank_and_prompt_flags_reach_the_config():
+    from mdm_kinemic.train_fewshot import config_from_args, parse_args
+
+    config = config_from_args(parse_args([*BASE_FLAGS, "--kinematic_rerank", "dtw", "--rerank_keep", "0.3",
+                                          "--prompt_augmentation", "--templates", "a person {label}.", "one {label}."]))
+    assert (config.rerank.kinematic_rerank, config.rerank.rerank_keep) == ("dtw", 0.3)
+    assert config.prompts.prompt_augmentation and config.mining.templates == ("a person {label}.", "one {label}.")
+    with pytest.raises(ValueError, match="--target_text prompt"):
+        config_from_args(parse_args([*BASE_FLAGS, "--prompt_augmentation", "--target_text", "caption"]))
+
+
 def test_help_gives_every_flag_a_default_or_required():
     from mdm_kinemic.train_fewshot import build_parser
 
@@ -94,6 +150,10 @@ def test_smoke_run_outputs(smoke_run):
     section = args["kinemic"]
     assert section["train"]["optim"]["num_steps"] == 4 and section["class_names"] == ["side kick", "wave"]
     assert section["class_prompts"] == ["a person performs a side kick.", "a person performs a wave."]
+    upstream_stats = locate_upstream() / "dataset" / "HumanML3D"
+    if not (upstream_stats / "Mean.npy").is_file():  # the checkpoint's data folders hold none
+        assert section["norm_stats"] == str(HUMANML3D_STATS_DIR)
+        assert "using HumanML3D's, shipped in" in smoke_run["stderr"]
     assert args["arch"] == "trans_enc" and args["latent_dim"] == 64
     for step in (2, 4):
         for name in (f"model{step:09d}.pt", f"opt{step:09d}.pt", f"train_state{step:09d}.pt"):
@@ -159,3 +219,24 @@ def test_save_dir_of_another_run_is_refused(smoke_run, cli):
     result = cli.run("mdm_kinemic.train_fewshot", [*smoke_run["args"], "--lr", "1e-3"], timeout=600)
     assert result.returncode == 2
     assert "belongs to a run with other settings (optim.lr differ)" in result.stderr
+
+
+def test_kinematic_rerank_and_prompt_augmentation_run(tiny_checkpoint, tiny_data, tmp_path, cli):
+    run = tmp_path / "run"
+    args = cli_args(tiny_checkpoint, tiny_data, run, tmp_path / "cache", "--num_steps", "2",
+                    "--kinematic_rerank", "dtw", "--rerank_keep", "0.5", "--prompt_augmentation",
+                    "--templates", "a person performs a {label}.", "someone does a {label}.",
+                    "--num_mining_pictures", "0")
+    result = cli.run("mdm_kinemic.train_fewshot", args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((run / "kinematic_rerank.json").read_text())
+    pool = json.loads((run / "mining_pool.json").read_text())
+    for entry, mined in zip(report["classes"], pool["classes"]):
+        assert entry["candidates"] == 3 and entry["kept"] == 2 == mined["kept"]  # ceil(0.5 * top-3)
+        kept = [p for p in entry["candidates_by_text_rank"] if p["kept"]]
+        assert [p["clip_id"] for p in sorted(kept, key=lambda p: p["rank"])] == [p["clip_id"] for p in mined["positives"]]
+    assert "| class | candidates" in (run / "kinematic_rerank.md").read_text()
+    section = json.loads((run / "args.json").read_text())["kinemic"]
+    assert section["class_prompt_sets"] == [["a person performs a side kick.", "someone does a side kick."],
+                                            ["a person performs a wave.", "someone does a wave."]]
+    assert section["train"]["rerank"]["kinematic_rerank"] == "dtw"

@@ -15,8 +15,16 @@ checkpoint (verified by sha256), injects LoRA and loads the adapters with peft's
 module the caller trains (the MIC module of core/mic.py). Every file is written atomically.
 
 ``export_standalone`` merges the adapters into the base weights (peft ``merge_and_unload``) and
-writes one upstream-style file ``{"model": state dict, "args": {...}}`` that ``load_exported``
-reads without peft.
+writes one upstream-style file ``{"model": state dict, "args": {...}}`` (torch, or safetensors with
+the args in its metadata) that ``load_exported`` reads without peft. ``export_peft`` writes a folder
+in peft's own format instead, for peft's ``PeftModel.from_pretrained`` onto the base MDM::
+
+    OUT/adapter_config.json, OUT/adapter_model.safetensors, OUT/README.md   peft ``save_pretrained``
+    OUT/kinemic_modules.safetensors   action_embedding.weight [num_actions, d] and every extra
+                                      module's tensors as NAME.KEY (mic.*: core/mic.py)
+    OUT/kinemic_modules.json          format, step, and the shape of every tensor of that file
+    OUT/args.json                     the base args.json plus the kinemic section (base checkpoint
+                                      path and sha256, class names, LoRA settings)
 """
 
 from __future__ import annotations
@@ -44,6 +52,10 @@ from mdm_kinemic.mdm.model.lora import LoraSettings
 KINEMIC_SECTION = "kinemic"
 KINEMIC_FORMAT = 1
 STANDALONE_FORMAT = "kinemic-standalone-1"
+PEFT_FORMAT = "kinemic-peft-1"
+#: the files of a peft export folder (export_peft), peft's own first
+PEFT_EXPORT_FILES = ("adapter_config.json", "adapter_model.safetensors", "README.md", "kinemic_modules.safetensors",
+                     "kinemic_modules.json", "args.json")
 _ACTION_PREFIX = "action_embedding."
 
 
@@ -367,20 +379,24 @@ def load_optimizer_state(model_path: str | os.PathLike) -> dict[str, Any] | None
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def export_standalone(loaded: LoadedKineMIC, out: str | os.PathLike) -> Path:
+def export_standalone(loaded: LoadedKineMIC, out: str | os.PathLike, *, safetensors: bool = False) -> Path:
     """Merge the LoRA adapters into the base weights and write one file loadable without peft.
 
-    The file is ``{"model": state dict (no CLIP), "args": base args.json + kinemic section,
+    The torch file is ``{"model": state dict (no CLIP), "args": base args.json + kinemic section,
     "format": "kinemic-standalone-1"}``; upstream's ``load_saved_model`` reads its "model" key
-    into a KineMICMDM as well. ``loaded.model`` is consumed (peft unloads its layers).
+    into a KineMICMDM as well. The safetensors file holds the same state dict, with "format" and
+    "args" (JSON text) in its metadata. ``loaded.model`` is consumed (peft unloads its layers).
 
     Args:
         loaded: from ``load_kinemic_checkpoint``.
         out: output file.
+        safetensors: write safetensors instead of a torch file.
 
     Returns:
         The written path.
     """
+    from mdm_kinemic.atomic import atomic_write_bytes
+
     model = loaded.model
     section = kinemic_section(model)
     merged = model.network.merge_and_unload()
@@ -388,8 +404,115 @@ def export_standalone(loaded: LoadedKineMIC, out: str | os.PathLike) -> Path:
     args = {**model.upstream_args, KINEMIC_SECTION: {**section, "exported_from": str(loaded.model_path)}}
     path = Path(os.path.abspath(os.path.expanduser(os.fspath(out))))
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_torch_save(path, {"format": STANDALONE_FORMAT, "model": state, "args": args})
+    if safetensors:
+        from safetensors.torch import save
+
+        metadata = {"format": STANDALONE_FORMAT, "args": json.dumps(args, sort_keys=True)}
+        atomic_write_bytes(path, save(_unshared(state), metadata=metadata))
+    else:
+        atomic_torch_save(path, {"format": STANDALONE_FORMAT, "model": state, "args": args})
     return path
+
+
+def _unshared(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state`` with every tensor contiguous and its own storage, as safetensors demands (upstream MDM
+    reaches its positional encoding through two modules, so two keys share one tensor)."""
+    seen: set[int] = set()
+    out = {}
+    for key, value in state.items():
+        pointer = value.untyped_storage().data_ptr()
+        out[key] = value.clone().contiguous() if pointer in seen else value.contiguous()
+        seen.add(pointer)
+    return out
+
+
+def export_peft(loaded: LoadedKineMIC, out: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Write the adapters in peft's own format and the other trained modules in safetensors.
+
+    The folder's files are listed in the module docstring (PEFT_EXPORT_FILES). Rebuild the student
+    with ``peft.PeftModel.from_pretrained(base, OUT)`` on the KineMICMDM of the base checkpoint
+    (``start_from_base`` without LoRA: upstream_checkpoint.load_upstream_checkpoint with
+    ``model_cls=kinemic_mdm_class()``), then copy ``action_embedding.weight`` into its action
+    embedding. The folder is written beside ``out`` and renamed onto it, so that a failed export
+    leaves no partial folder; an earlier export there is replaced only with ``overwrite``.
+
+    Args:
+        loaded: from ``load_kinemic_checkpoint`` (its extra state holds the MIC module).
+        out: output folder.
+        overwrite: replace an existing folder, which must hold only a peft export's files.
+
+    Returns:
+        The folder.
+
+    Raises:
+        FileExistsError: ``out`` exists and ``overwrite`` is False, or it holds other files.
+    """
+    import shutil
+
+    from safetensors.torch import save
+
+    folder = Path(os.path.abspath(os.path.expanduser(os.fspath(out))))
+    if folder.exists() and not overwrite:
+        raise FileExistsError(f"{folder} exists; pass --overwrite to replace it, or choose another --out")
+    if folder.exists():
+        others = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else [folder.name]
+        others = [name for name in others if name not in PEFT_EXPORT_FILES]
+        if others or not folder.is_dir():
+            raise FileExistsError(
+                f"{folder} holds files a peft export does not write ({', '.join(others[:4])}); --overwrite replaces "
+                "only an earlier peft export. Choose another --out"
+            )
+    model = loaded.model
+    tensors = {"action_embedding.weight": model.mdm.action_embedding.weight.detach().cpu().contiguous()}
+    for name, state in sorted(loaded.extra_state.items()):
+        tensors.update({f"{name}.{k}": v.detach().cpu().contiguous() for k, v in state.items()})
+    shapes = {
+        "format": PEFT_FORMAT,
+        "step": loaded.step,
+        "tensors": {k: list(v.shape) for k, v in tensors.items()},
+    }
+    args = {**model.upstream_args, KINEMIC_SECTION: {**kinemic_section(model), "exported_from": str(loaded.model_path)}}
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = folder.parent / f".{folder.name}.{os.getpid()}.tmp"
+    shutil.rmtree(staging, ignore_errors=True)  # left by a killed export of this process id
+    staging.mkdir()
+    try:
+        model.network.save_pretrained(str(staging), safe_serialization=True)
+        (staging / "kinemic_modules.safetensors").write_bytes(save(tensors))
+        (staging / "kinemic_modules.json").write_text(json.dumps(shapes, indent=1) + "\n", encoding="utf-8")
+        (staging / "args.json").write_text(json.dumps(args, indent=4, sort_keys=True), encoding="utf-8")
+        # safetensors' own writer makes owner-only files; give peft's the mode the others got (umask)
+        shutil.copymode(staging / "args.json", staging / "adapter_model.safetensors")
+        written = sorted(p.name for p in staging.iterdir())
+        if written != sorted(PEFT_EXPORT_FILES):
+            raise RuntimeError(f"peft's save_pretrained wrote {written}; expected {sorted(PEFT_EXPORT_FILES)}")
+        earlier = folder.parent / f".{folder.name}.{os.getpid()}.old"
+        if folder.exists():
+            os.replace(folder, earlier)  # renamed aside, so that a failed rename below can put it back
+        try:
+            os.replace(staging, folder)
+        except BaseException:
+            if earlier.exists():
+                os.replace(earlier, folder)
+            raise
+        shutil.rmtree(earlier, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return folder
+
+
+def _read_exported(file: Path) -> Any:
+    """The payload of an exported file: torch's dict, or the same dict rebuilt from safetensors."""
+    if file.suffix != ".safetensors":
+        return torch.load(file, map_location="cpu", weights_only=True)
+    from safetensors import safe_open
+
+    with safe_open(str(file), framework="pt") as handle:
+        metadata = handle.metadata() or {}
+        names = handle.keys()  # a safetensors handle, not a dict: no iteration over it
+        state = {k: handle.get_tensor(k) for k in names}
+    return {"format": metadata.get("format"), "model": state, "args": json.loads(metadata.get("args", "{}"))}
 
 
 def load_exported(
@@ -399,7 +522,7 @@ def load_exported(
     clip_weights: str | os.PathLike | None = None,
     device: str | torch.device = "cpu",
 ) -> tuple[nn.Module, Any, argparse.Namespace]:
-    """Load a file written by ``export_standalone`` into a KineMICMDM, without peft.
+    """Load a file written by ``export_standalone`` (torch or ``.safetensors``) into a KineMICMDM, without peft.
 
     Returns:
         (KineMICMDM in eval mode, upstream SpacedDiffusion, upstream flag Namespace).
@@ -420,7 +543,7 @@ def load_exported(
 
     file = Path(os.path.abspath(os.path.expanduser(os.fspath(path))))
     try:
-        payload = torch.load(file, map_location="cpu", weights_only=True)
+        payload = _read_exported(file)
     except Exception as err:  # truncated zip, pickle and format errors all mean "unreadable" here
         raise KineMICCheckpointError(f"{file} is unreadable ({type(err).__name__}: {err}); export it again") from err
     if not isinstance(payload, dict) or payload.get("format") != STANDALONE_FORMAT:

@@ -202,19 +202,22 @@ def _with_actions(batch: list) -> list:
 def _prompt_only_loader(args: argparse.Namespace, name: str) -> Any:
     """generate.py's dataset for a plain model sampling given prompts, where upstream's own
     (./dataset/HumanML3D or KIT-ML with texts and splits) is absent: only Mean/Std are read, from
-    --norm_stats, else --data_dir. None when upstream's dataset is present or no statistics
-    are given (upstream's loader then runs, and reports what is missing)."""
+    --norm_stats, else --data_dir, else (HumanML3D layout) HumanML3D's shipped with the package.
+    None when upstream's dataset is present or no statistics are found (upstream's loader then
+    runs, and reports what is missing)."""
     import os
 
     import numpy as np
 
+    from mdm_kinemic.data.packaged_stats import HUMANML3D_FEATURES, packaged_stats_folder
     from mdm_kinemic.mdm.sampling.sampling_data import SamplingDataset, SamplingLoader
 
     prompts = getattr(args, "text_prompt", "") or getattr(args, "input_text", "")
     folder = os.path.join("dataset", "HumanML3D" if name == "humanml" else "KIT-ML")
     if not prompts or os.path.isfile(os.path.join(folder, "test.txt")):
         return None
-    for stats in (getattr(args, "norm_stats", None), getattr(args, "data_dir", "")):
+    shipped = packaged_stats_folder(HUMANML3D_FEATURES) if name == "humanml" else None
+    for stats in (getattr(args, "norm_stats", None), getattr(args, "data_dir", ""), shipped and str(shipped)):
         if stats and all(os.path.isfile(os.path.join(stats, f)) for f in ("Mean.npy", "Std.npy")):
             logger.info("no %s: sampling prompts with the Mean/Std of %s", folder, stats)
             return SamplingLoader(SamplingDataset(np.load(os.path.join(stats, "Mean.npy")),

@@ -53,10 +53,12 @@ class KineMICOptions:
                 "('ddim50', '100', ...; '' keeps them)"})
     norm_stats: str | None = field(default=None, metadata={
         "help": "--kinemic: folder with the Mean.npy/Std.npy the base MDM was trained with (default: "
-                "args.json's kinemic.norm_stats, the checkpoint folder, data_dir, upstream's dataset/HumanML3D)"})
+                "args.json's kinemic.norm_stats, the checkpoint folder, data_dir, upstream's dataset/HumanML3D, "
+                "HumanML3D's shipped with mdm_kinemic)"})
     clip_weights: str | None = field(default=None, metadata={
         "help": "--kinemic: CLIP ViT-B/32 weights file, or 'random' for dry runs (default: "
-                "$MDM_KINEMIC_CLIP_WEIGHTS, then the local caches)"})
+                "$MDM_KINEMIC_CLIP_WEIGHTS, then those of the training run recorded in args.json if present, "
+                "then the local caches)"})
 
     def __post_init__(self) -> None:
         if any(int(i) < 0 for i in self.action_index):
@@ -145,14 +147,15 @@ class KineMICPlugin:
                 "evaluated by action recognition on its synthetic data (python -m mdm_kinemic.synth, then "
                 "mdm_kinemic.har)"
             )
-        from mdm_kinemic.mdm.sampling.student import read_student_info, select_actions
+        from mdm_kinemic.mdm.sampling.student import read_student_info, run_clip_weights, select_actions
 
         options = KineMICOptions(action_index=tuple(getattr(args, "action_index", None) or ()))
-        if getattr(args, "clip_weights", None):
+        info = read_student_info(args.model_path)
+        args.clip_weights = run_clip_weights(getattr(args, "clip_weights", None), info)
+        if args.clip_weights:
             from mdm_kinemic.mdm.upstream.locate import import_upstream
 
             import_upstream(_upstream_root(), clip_weights=args.clip_weights)
-        info = read_student_info(args.model_path)
         if getattr(args, "input_text", ""):
             raise SamplingInputError("--kinemic: compose actions with one --text_prompt; --input_text is not supported")
         if args.num_samples < 1:

@@ -38,6 +38,7 @@ __all__ = [
     "load_student",
     "read_student_info",
     "resolve_model_file",
+    "run_clip_weights",
     "select_actions",
 ]
 
@@ -46,6 +47,7 @@ logger = logging.getLogger(__name__)
 #: the condition mode a KineMIC student declares to upstream's scripts (text and action at once)
 DUAL_COND_MODE = "text_action"
 _STAT_FILES = ("Mean.npy", "Std.npy")
+_SHIPPED = "HumanML3D's statistics shipped with mdm_kinemic"
 
 
 class SamplingInputError(ValueError):
@@ -64,6 +66,8 @@ class StudentInfo:
             else the mining default template "a person performs a {label}." (core/mining.py).
         section: the whole "kinemic" section of args.json.
         args_json: the whole args.json (upstream's flags of the base plus the section).
+        class_prompt_sets: per class, the prompts a run trained with --prompt_augmentation drew
+            from (args.json's kinemic.class_prompt_sets); empty when it was trained without.
     """
 
     model_path: Path
@@ -71,6 +75,7 @@ class StudentInfo:
     class_prompts: tuple[str, ...]
     section: Mapping[str, Any]
     args_json: Mapping[str, Any]
+    class_prompt_sets: tuple[tuple[str, ...], ...] = ()
 
     @property
     def num_actions(self) -> int:
@@ -139,7 +144,39 @@ def read_student_info(model_path: str | os.PathLike) -> StudentInfo:
             f"{path.parent / 'args.json'}: kinemic.class_prompts has {len(prompts)} prompts for {len(names)} classes; "
             "restore the args.json written with the checkpoint"
         )
-    return StudentInfo(path, names, prompts, section, args_json)
+    sets = tuple(tuple(str(p) for p in group) for group in section.get("class_prompt_sets") or ())
+    if sets and (len(sets) != len(names) or not all(sets)):
+        raise SamplingInputError(
+            f"{path.parent / 'args.json'}: kinemic.class_prompt_sets has {len(sets)} sets for {len(names)} classes "
+            "(or an empty one); restore the args.json written with the checkpoint"
+        )
+    return StudentInfo(path, names, prompts, section, args_json, sets)
+
+
+def run_clip_weights(explicit: str | os.PathLike | None, info: StudentInfo) -> str | None:
+    """The CLIP weights to sample a student with: those its training run used, unless told otherwise.
+
+    The student's action embedding and adapters were trained against the text features of the
+    CLIP the run loaded, so sampling reuses it: ``explicit`` (--clip_weights) wins, then
+    ``$MDM_KINEMIC_CLIP_WEIGHTS``; else the value recorded in args.json's
+    kinemic.train.upstream.clip_weights, if it is "random" or a file that exists (logged); else
+    None (the caches, text/clip.py ``resolve_clip_weights``).
+
+    Returns:
+        A path or "random" to pass on, or None.
+    """
+    from mdm_kinemic.text.clip import CLIP_WEIGHTS_ENV, RANDOM_WEIGHTS
+
+    if explicit is not None or os.environ.get(CLIP_WEIGHTS_ENV):
+        return None if explicit is None else os.fspath(explicit)
+    train = info.section.get("train")
+    upstream = train.get("upstream") if isinstance(train, Mapping) else None
+    recorded = upstream.get("clip_weights") if isinstance(upstream, Mapping) else None
+    if recorded is None or not (str(recorded) == RANDOM_WEIGHTS or Path(str(recorded)).is_file()):
+        return None
+    logger.info("CLIP weights of the training run (%s kinemic.train.upstream.clip_weights): %s",
+                info.model_path.parent / "args.json", recorded)
+    return str(recorded)
 
 
 def _normalise_name(name: str) -> str:
@@ -196,7 +233,8 @@ def find_norm_stats(
 
     Looked up, in order: ``explicit`` (--norm_stats); the folder recorded in args.json's
     kinemic.norm_stats; the checkpoint folder itself; the base args' data_dir; upstream's
-    dataset/HumanML3D (where upstream's own scripts read it).
+    dataset/HumanML3D (where upstream's own scripts read it); for a 263-feature model,
+    HumanML3D's statistics shipped with the package (data/packaged_stats.py; logged).
 
     Returns:
         (mean, std, folder they came from), float32 arrays of the model's feature width.
@@ -205,8 +243,10 @@ def find_norm_stats(
         SamplingInputError: none of the places holds Mean.npy and Std.npy (the message lists
             them and the fix), or the files have another width than the model's features.
     """
+    from mdm_kinemic.data.packaged_stats import packaged_stats_folder
     from mdm_kinemic.mdm.model.build import DATASET_FEATURES
 
+    dataset = str(info.args_json.get("dataset", "humanml"))
     candidates: list[tuple[str, Path]] = []
     if explicit:
         candidates.append(("--norm_stats", Path(os.path.abspath(os.path.expanduser(os.fspath(explicit))))))
@@ -218,11 +258,16 @@ def find_norm_stats(
             candidates.append(("args.json data_dir", Path(str(info.args_json["data_dir"]))))
         if mdm_root is not None:
             candidates.append(("upstream's dataset", Path(mdm_root) / "dataset" / "HumanML3D"))
-    for _, folder in candidates:
+        shipped = packaged_stats_folder(DATASET_FEATURES.get(dataset, 0))
+        if shipped is not None:
+            candidates.append((_SHIPPED, shipped))
+    for source, folder in candidates:
         if all((folder / f).is_file() for f in _STAT_FILES):
+            if source == _SHIPPED:
+                logger.info("no Mean.npy/Std.npy with %s: using HumanML3D's, shipped in %s", info.model_path, folder)
             mean = np.load(folder / "Mean.npy").astype(np.float32)
             std = np.load(folder / "Std.npy").astype(np.float32)
-            width = DATASET_FEATURES.get(str(info.args_json.get("dataset", "humanml")), mean.shape[-1])
+            width = DATASET_FEATURES.get(dataset, mean.shape[-1])
             if mean.shape != (width,) or std.shape != (width,):
                 raise SamplingInputError(
                     f"{folder}/Mean.npy and Std.npy have shapes {mean.shape} and {std.shape}, but the checkpoint's "
@@ -267,9 +312,13 @@ class ClassPromptModel(nn.Module):
         """Text features [C, D] of the class prompts (D = 512 for CLIP), encoded once."""
         device = next(self.network.parameters()).device
         if self._prompt_features is None or self._prompt_features.device != device:
-            with torch.no_grad():
-                self._prompt_features = self.encode_text(list(self.class_prompts))[0].float()
+            self._prompt_features = self.text_features(self.class_prompts)
         return self._prompt_features
+
+    def text_features(self, texts: Sequence[str]) -> Tensor:
+        """Text features [N, D] of any texts (e.g. the prompts drawn with prompt augmentation)."""
+        with torch.no_grad():
+            return self.encode_text(list(texts))[0].float()
 
     def class_prompt_embed(self, action: Tensor, batch: int) -> Tensor:
         """Tensor [1, B, D]: the prompt features of each sample's class (action: [B] or [B, 1])."""

@@ -44,6 +44,7 @@ import torch
 from torch import nn
 
 from mdm_kinemic.atomic import atomic_torch_save, atomic_write_text
+from mdm_kinemic.core.kinematic_rerank import KinematicRerankSettings, rerank_markdown, rerank_report
 from mdm_kinemic.core.mic import MICModule
 from mdm_kinemic.core.mining import MiningResult, MiningSettings
 from mdm_kinemic.core.objective import (
@@ -51,6 +52,7 @@ from mdm_kinemic.core.objective import (
     ObjectiveOutput,
     ObjectiveSettings,
 )
+from mdm_kinemic.core.prompts import PromptAugmentationSettings, PromptSampler, prompt_sets
 from mdm_kinemic.mdm.model.kinemic_mdm import KineMICModelSettings
 from mdm_kinemic.mdm.model.lora import LoraSettings
 from mdm_kinemic.mdm.upstream.options import UpstreamSettings
@@ -80,6 +82,8 @@ logger = logging.getLogger(__name__)
 
 MINING_POOL_FILE = "mining_pool.json"
 MINING_REPORT_FILE = "mining_report.txt"
+RERANK_FILE = "kinematic_rerank.json"
+RERANK_SUMMARY_FILE = "kinematic_rerank.md"
 LOSS_LOG_FILE = "losses.jsonl"
 PICTURE_DIR = "mining_pictures"
 SUMMARY_FILE = "run_summary.json"
@@ -111,6 +115,8 @@ class FewShotRunConfig:
         noise: how a target and its prior are noised.
         optim: AdamW, steps, clipping, seed, EMA.
         logging: checkpoint and logging cadence, platform, pictures.
+        rerank: kinematic re-ranking of the soft positives (default off).
+        prompts: prompt augmentation of the student's text (default off).
     """
 
     run: RunSettings
@@ -125,6 +131,13 @@ class FewShotRunConfig:
     noise: NoiseSettings
     optim: OptimSettings
     logging: LoggingSettings
+    rerank: KinematicRerankSettings = dataclasses.field(default_factory=KinematicRerankSettings)
+    prompts: PromptAugmentationSettings = dataclasses.field(default_factory=PromptAugmentationSettings)
+
+    def __post_init__(self) -> None:
+        if self.prompts.prompt_augmentation and self.data.target_text != "prompt":
+            raise ValueError("--prompt_augmentation draws the student's text from its class's prompts: it needs "
+                             "--target_text prompt, not caption")
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready nested dict (tuples become lists), stored as args.json's kinemic.train."""
@@ -149,6 +162,7 @@ class FewShotRunConfig:
                 class_names=absolute(data.class_names), norm_stats=absolute(data.norm_stats)),
             mining=dataclasses.replace(self.mining, ntu_metadata=absolute(self.mining.ntu_metadata)),
             mining_run=dataclasses.replace(self.mining_run, embedding_cache=absolute(self.mining_run.embedding_cache)),
+            prompts=dataclasses.replace(self.prompts, paraphrases=absolute(self.prompts.paraphrases)),
         )
 
 
@@ -504,6 +518,7 @@ def _mine(config: FewShotRunConfig, targets, source, save_dir: Path, device: tor
     from mdm_kinemic.training.soft_positives import (
         apply_min_similarity,
         check_corpus,
+        rerank_soft_positives,
         usable_captions,
     )
 
@@ -519,8 +534,17 @@ def _mine(config: FewShotRunConfig, targets, source, save_dir: Path, device: tor
                                                               "text_embeddings")
     result = mine_soft_positives(targets.class_names, usable, CachedTextEncoder(encoder, cache), config.mining)
     result = apply_min_similarity(result, config.mining_run.min_similarity)
+    if config.rerank.enabled:
+        text_ranked = result
+        result, reranks = rerank_soft_positives(result, targets.motions, targets.labels, source.motion, config.rerank)
+        rerank = rerank_report(text_ranked, reranks, config.rerank)
+        atomic_write_text(save_dir / RERANK_FILE, json.dumps(rerank, indent=1))
+        atomic_write_text(save_dir / RERANK_SUMMARY_FILE, rerank_markdown(rerank))
+        logger.info("kinematic re-ranking written to %s", save_dir / RERANK_SUMMARY_FILE)
     result.write_json(save_dir / MINING_POOL_FILE)
-    text = "\n".join([*targets.summary(), *report.lines(), "", result.table(rows=20)]) + "\n"
+    reranked = [f"kinematic re-ranking ({config.rerank.kinematic_rerank}): kept {config.rerank.rerank_keep:g} of each "
+                f"class's top-{config.mining.top_k}, see {RERANK_SUMMARY_FILE}"] if config.rerank.enabled else []
+    text = "\n".join([*targets.summary(), *report.lines(), *reranked, "", result.table(rows=20)]) + "\n"
     atomic_write_text(save_dir / MINING_REPORT_FILE, text)
     logger.info("mining report written to %s", save_dir / MINING_REPORT_FILE)
     return result
@@ -675,12 +699,14 @@ def run_fewshot_training(config: FewShotRunConfig) -> Path:
     else:
         mining = _mine(config, targets, source, save_dir, device)
     text = target_text(targets, mining.prompts, config.data.target_text)
+    sets = prompt_sets(targets.class_names, mining.prompts, config.prompts)
     pools = [mining.captions(c) for c in range(len(targets.class_names))]
     batcher = FewShotBatcher(
         targets.motions, targets.labels, text, targets.ids, pools, source.motion,
         Normaliser(norm.mean, norm.std), config.data.max_frames,
         pad_to=config.data.max_frames if config.data.pad_to_max_frames else None, seed=config.optim.seed,
         source_file=lambda clip_id: str(source.root / MOTION_DIR / f"{clip_id}.npy"),
+        prompt_sampler=PromptSampler(sets, config.optim.seed) if config.prompts.prompt_augmentation else None,
     )
     model_settings = KineMICModelSettings(
         num_actions=len(targets.class_names), class_names=tuple(targets.class_names),
@@ -705,13 +731,14 @@ def run_fewshot_training(config: FewShotRunConfig) -> Path:
     args.kinemic_record = {
         TRAIN_SECTION: config.to_json(),
         "class_prompts": [p[0] for p in mining.prompts],
+        **({"class_prompt_sets": [list(s) for s in sets]} if config.prompts.prompt_augmentation else {}),
         "norm_stats": str(norm.folder),
         "target_ids": list(targets.ids),
         "mining_pool": mining.to_dict(),
     }
     write_run_args(save_dir, loaded.model, args.kinemic_record)
     prior_texts = [c.text for pool in pools for c in pool] if config.objective.uses_prior else []
-    _prewarm_text_features(loaded.model, [*text, *prior_texts])
+    _prewarm_text_features(loaded.model, [*text, *(p for s in sets for p in s), *prior_texts])
 
     from diffusion import logger as diffusion_logger
 

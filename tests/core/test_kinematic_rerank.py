@@ -1,0 +1,95 @@
+"""Kinematic re-ranking: the batched DTW against a plain loop, and what re-ranking keeps."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from mdm_kinemic.core.kinematic_rerank import (
+    KinematicRerankSettings,
+    dtw_distances,
+    rerank_by_motion,
+    rerank_markdown,
+    rerank_report,
+)
+from mdm_kinemic.core.mining import Caption, MinedPositive, MiningResult
+
+
+def _loop_dtw(a: np.ndarray, b: np.ndarray, band: float) -> float:
+    """Textbook symmetric DTW: D[i][j] = min(D[i-1][j-1] + 2 c, D[i-1][j] + c, D[i][j-1] + c) over
+    allowed cells, divided by n + m."""
+    n, m = len(a), len(b)
+    acc = [[math.inf] * (m + 1) for _ in range(n + 1)]
+    acc[0][0] = 0.0
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            allowed = abs(i / n - j / m) <= band + 1e-12 or (i, j) == (1, 1)
+            if not allowed:
+                continue
+            cost = float(np.mean(np.linalg.norm(a[i - 1] - b[j - 1], axis=-1)))
+            acc[i][j] = min(acc[i - 1][j - 1] + 2 * cost, acc[i - 1][j] + cost, acc[i][j - 1] + cost)
+    return acc[n][m] / (n + m)
+
+
+@pytest.mark.parametrize("band", [1.0, 0.3])
+def test_batched_dtw_equals_the_loop(band):
+    rng = np.random.default_rng(0)
+    queries = [rng.normal(size=(n, 4, 3)) for n in (5, 9, 1)]
+    references = [rng.normal(size=(m, 4, 3)) for m in (7, 3)]
+    got = dtw_distances(queries, references, band=band, chunk=4)
+    expected = [[_loop_dtw(q, r, band) for r in references] for q in queries]
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+def test_dtw_is_zero_for_a_time_warped_copy_and_grows_with_offset():
+    base = np.random.default_rng(1).normal(size=(6, 2, 3))
+    slowed = np.repeat(base, 2, axis=0)  # the same motion at half speed
+    shifted = base + np.array([0.1, 0.0, 0.0])
+    d = dtw_distances([base], [base, slowed, shifted])[0]
+    assert d[0] == 0.0 and d[1] == 0.0
+    assert d[2] == pytest.approx(0.1)  # every aligned frame 0.1 m apart, diagonal path
+
+
+def test_dtw_rejects_mixed_layouts():
+    with pytest.raises(ValueError, match="joint layout"):
+        dtw_distances([np.zeros((3, 2, 3))], [np.zeros((3, 4, 3))])
+
+
+def _result(n: int) -> MiningResult:
+    positives = [MinedPositive(Caption(f"c{i}", f"caption {i}"), 0.9 - 0.01 * i) for i in range(n)]
+    return MiningResult(["a"], [("p",)], [positives], "enc", n, "caption", n)
+
+
+def test_rerank_keeps_the_closest_share_in_distance_order():
+    # candidate i sits i * 0.1 m from the shot, except candidate 0 (the text's best), 1 m away
+    shot = np.zeros((4, 2, 3))
+    offsets = {"c0": 1.0, "c1": 0.1, "c2": 0.2, "c3": 0.3, "c4": 0.4}
+    settings = KinematicRerankSettings(kinematic_rerank="dtw", rerank_keep=0.5)
+    kept, reports = rerank_by_motion(_result(5), [[shot]], lambda c: shot + [offsets[c.clip_id], 0.0, 0.0], settings)
+    assert [p.caption.clip_id for p in kept.positives[0]] == ["c1", "c2", "c3"]  # ceil(0.5 * 5)
+    assert [p.score for p in kept.positives[0]] == pytest.approx([0.89, 0.88, 0.87])  # text scores kept
+    assert reports[0].kept == [1, 2, 3]
+    np.testing.assert_allclose(reports[0].distances, [1.0, 0.1, 0.2, 0.3, 0.4])
+    report = rerank_report(_result(5), reports, settings)
+    entry = report["classes"][0]
+    assert entry["kept"] == 3 and entry["candidates"] == 5
+    assert entry["dtw_kept_max"] == pytest.approx(0.3) and entry["dtw_dropped_min"] == pytest.approx(0.4)
+    assert entry["kept_of_text_top_kept"] == 2  # text ranks 2 and 3 of the text top-3
+    assert [p["rank"] for p in entry["candidates_by_text_rank"]] == [None, 1, 2, 3, None]
+    assert "| 1 | 0.900 | 1.000 | dropped | c0 |" in rerank_markdown(report)
+
+
+def test_rerank_off_changes_nothing():
+    result = _result(3)
+    kept, reports = rerank_by_motion(result, [[np.zeros((2, 1, 3))]], lambda c: np.zeros((2, 1, 3)),
+                                     KinematicRerankSettings())
+    assert kept is result and reports == []
+
+
+@pytest.mark.parametrize("field, value", [("kinematic_rerank", "mic"), ("rerank_keep", 0.0), ("rerank_keep", 1.5),
+                                          ("rerank_band", 0.0), ("rerank_stride", 0), ("rerank_aggregate", "max")])
+def test_settings_reject_bad_values(field, value):
+    with pytest.raises(ValueError, match=field):
+        KinematicRerankSettings(**{field: value})
