@@ -130,17 +130,3 @@ def test_the_action_changes_the_motion_at_equal_noise(loaded_student, sampler):
     same_text = features[[1, 1]]
     out = draw.sample(same_text, torch.tensor([1, 2]), 8, [5, 5])
     assert not torch.allclose(out[0], out[1], atol=1e-3)
-
-
-@pytest.mark.upstream
-def test_batches_cover_every_motion_once_with_its_length(loaded_student, sampler):
-    features = loaded_student.model.prompt_features()
-    draw = sampler(respacing="2")
-    lengths, steps = [6, 4, 6, 4, 6], []
-    seen = {}
-    for indices, motions in draw.batches(features[[0, 1, 2, 0, 1]], torch.tensor([0, 1, 2, 0, 1]), lengths,
-                                         [1, 2, 3, 4, 5], batch_size=2, on_step=steps.append):
-        for k, i in enumerate(indices):
-            seen[i] = motions[k].shape[-1]
-    assert seen == dict(enumerate(lengths))
-    assert steps == [2, 2, 2, 2, 1, 1]  # batches [1, 3], [0, 2], [4] of 2 reverse steps each

@@ -23,10 +23,9 @@ diffusion/respace.py).
 from __future__ import annotations
 
 import argparse
-import functools
 import math
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -319,29 +318,3 @@ class GuidedSampler:
             if on_step is not None:
                 on_step()
         return x
-
-    def batches(
-        self,
-        text_embed: Tensor,
-        action: Tensor,
-        lengths: Sequence[int],
-        seeds: Sequence[int],
-        batch_size: int,
-        on_step: Callable[[int], None] | None = None,
-    ) -> Iterator[tuple[list[int], Tensor]]:
-        """Draw many motions, batch by batch (``plan_batches``).
-
-        Args:
-            text_embed: Tensor [N, 512]; action: LongTensor [N]; lengths, seeds: N each.
-            batch_size: most motions per batch.
-            on_step: called with the batch size after every reverse step.
-
-        Yields:
-            (indices into the N motions, Tensor [b, F, 1, length] normalised x0 on the device).
-        """
-        for indices in plan_batches(lengths, batch_size):
-            index = torch.tensor(indices, dtype=torch.long)
-            step = functools.partial(on_step, len(indices)) if on_step is not None else None
-            motions = self.sample(text_embed[index], action[index], int(lengths[indices[0]]),
-                                  [seeds[i] for i in indices], on_step=step)
-            yield indices, motions
