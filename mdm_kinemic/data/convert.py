@@ -27,12 +27,11 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from mdm_kinemic.atomic import atomic_write_text
 from mdm_kinemic.data.hml_vec import (
-    SKELETON_CHOICES,
     HmlVecSettings,
     joints_to_hml_vec,
     recover_from_ric,
@@ -57,10 +56,11 @@ from mdm_kinemic.data.labelling import (
     detect_label_source,
 )
 from mdm_kinemic.data.labels import CLASSES_FILE, LABELS_FILE, ntu_label, write_labels
-from mdm_kinemic.data.reader_base import UNIT_SCALES, UP_AXES, ReaderSettings
+from mdm_kinemic.data.reader_base import ReaderSettings
 from mdm_kinemic.data.readers import get_reader, reader_names
 from mdm_kinemic.data.resample import HML_FPS, resample
 from mdm_kinemic.data.skeleton import swap_left_right
+from mdm_kinemic.flags import add_dataclass_options, dataclass_from_args
 
 REPORT_FILE = "convert_report.json"
 _WRITTEN_DIRS = {MOTION_DIR: ".npy", JOINTS_DIR: ".npy", TEXT_DIR: ".txt"}  # folder -> suffix of its files
@@ -116,13 +116,16 @@ class ConvertSettings:
             first; the folder must hold nothing convert did not write).
     """
 
-    format: str
-    caption_template: str | None = None
-    labels: str = "auto"
-    class_names: str | None = None
-    mirror: bool = False
-    workers: int = 1
-    overwrite: bool = False
+    format: str = field(metadata={"choices": tuple(reader_names()), "help": "input format"})
+    caption_template: str | None = field(default=None, metadata={
+        "help": "caption format string over {label} {action} {style} {style_phrase} (default: 'a person {action}{style_phrase}.' for Bandai names, else 'a person performs {label}.')"})
+    labels: str = field(default="auto", metadata={"choices": LABEL_SOURCES, "help": 'where class labels come from'})
+    class_names: str | None = field(default=None, metadata={
+        "help": 'class names file for NTU labels (e.g. ntu_classes.txt)'})
+    mirror: bool = field(default=False, metadata={"help": 'also write left/right mirrored copies as M<id>'})
+    workers: int = field(default=1, metadata={"help": 'parallel processes'})
+    overwrite: bool = field(default=False, metadata={
+        "help": 'replace an earlier conversion in --out (its files are removed first; --out must hold nothing else)'})
 
     def __post_init__(self) -> None:
         if self.format not in reader_names():
@@ -326,48 +329,20 @@ def convert(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Flags built from ConvertSettings, ReaderSettings and HmlVecSettings."""
-    conv = {f.name: f.default for f in fields(ConvertSettings)}
-    rd = {f.name: f.default for f in fields(ReaderSettings)}
-    hv = {f.name: f.default for f in fields(HmlVecSettings)}
+    """Flags built from ConvertSettings, ReaderSettings and HmlVecSettings (mdm_kinemic.flags)."""
     p = argparse.ArgumentParser(
         prog="python -m mdm_kinemic.data.convert",
         description="Convert motion files to a HumanML3D-layout dataset (263-dim features, 20 fps).",
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="files or folders (searched recursively)")
-    p.add_argument("--format", required=True, choices=reader_names(), help="input format")
     p.add_argument("--out", required=True, type=Path, help="output dataset folder")
-    p.add_argument("--caption_template", default=conv["caption_template"],
-                   help="caption format string over {label} {action} {style} {style_phrase} "
-                        f"(default: {DEFAULT_TEMPLATES['bandai']!r} for Bandai names, else {DEFAULT_TEMPLATES['other']!r})")
-    p.add_argument("--labels", default=conv["labels"], choices=LABEL_SOURCES, help="where class labels come from")
-    p.add_argument("--class_names", default=conv["class_names"], help="class names file for NTU labels (e.g. ntu_classes.txt)")
-    p.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=conv["mirror"],
-                   help="also write left/right mirrored copies as M<id>")
-    p.add_argument("--workers", type=int, default=conv["workers"], help="parallel processes")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace an earlier conversion in --out (its files are removed first; --out must hold "
-                        "nothing else)")
     p.add_argument("--allow_partial", action="store_true",
                    help="exit with status 0 when some files were skipped (default: 2; the others are written "
                         "either way)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show a progress bar")
-    g = p.add_argument_group("readers")
-    g.add_argument("--joint_map", default=rd["joint_map"], help="BVH joint map: bandai, cmu or a JSON file")
-    g.add_argument("--units", default=rd["units"], help=f"file units: auto, {', '.join(UNIT_SCALES)} or metres per unit")
-    g.add_argument("--up_axis", default=rd["up_axis"], choices=UP_AXES, help="up axis of the files")
-    g.add_argument("--fps", type=float, default=rd["fps"], help="frame rate of joints .npy (default 20) and SMPL files (default 30)")
-    g.add_argument("--smpl_model_dir", default=rd["smpl_model_dir"], help="folder with the SMPL model files")
-    g.add_argument("--smpl_gender", default=rd["smpl_gender"], choices=("neutral", "male", "female"), help="SMPL body model")
-    g.add_argument("--smpl_camera_frame", action=argparse.BooleanOptionalAction, default=rd["smpl_camera_frame"],
-                   help="SMPL global orientation is in VIBE's camera frame (Y down)")
-    h = p.add_argument_group("hml_vec")
-    h.add_argument("--skeleton", default=hv["skeleton"], choices=SKELETON_CHOICES,
-                   help="bone lengths: HumanML3D's reference skeleton or each clip's first frame")
-    h.add_argument("--floor_lowest_n", type=int, default=hv["floor_lowest_n"],
-                   help="floor = mean height of the n lowest joints (HumanML3D: 1; authors' NTU-VIBE: 20)")
-    h.add_argument("--feet_threshold", type=float, default=hv["feet_threshold"], help="foot contact threshold (m^2 per frame)")
-    h.add_argument("--min_frames", type=int, default=hv["min_frames"], help="fewest 20-fps frames a clip must have")
+    add_dataclass_options(p, ConvertSettings, "conversion")
+    add_dataclass_options(p, ReaderSettings, "readers")
+    add_dataclass_options(p, HmlVecSettings, "hml_vec")
     return p
 
 
@@ -380,11 +355,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        settings = ConvertSettings(args.format, args.caption_template, args.labels, args.class_names,
-                                   args.mirror, args.workers, args.overwrite)
-        reader = ReaderSettings(args.joint_map, args.units, args.up_axis, args.fps, args.smpl_model_dir,
-                                args.smpl_gender, args.smpl_camera_frame)
-        hml = HmlVecSettings(args.skeleton, args.floor_lowest_n, args.feet_threshold, min_frames=args.min_frames)
+        settings = dataclass_from_args(ConvertSettings, args)
+        reader = dataclass_from_args(ReaderSettings, args)
+        hml = dataclass_from_args(HmlVecSettings, args)
     except ValueError as err:
         parser.error(str(err))
     try:

@@ -23,13 +23,14 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from mdm_kinemic.atomic import atomic_write_text
 from mdm_kinemic.data.labels import MISSING_CHOICES, LabelledSet, load_labelled
+from mdm_kinemic.flags import add_dataclass_options, dataclass_from_args
 
 FEWSHOT_DIR = Path("splits") / "fewshot"
 
@@ -46,10 +47,11 @@ class FewShotSettings:
             where it names NTU's cross-subject protocol; any name for other datasets).
     """
 
-    shots: int = 10
-    seed: int = 42
-    class_list: tuple[int, ...] | None = None
-    protocol: str = "xsub"
+    shots: int = field(default=10, metadata={"help": 'clips per class in the train list'})
+    seed: int = field(default=42, metadata={"help": 'seed of the draw'})
+    class_list: tuple[int, ...] | None = field(default=None, metadata={
+        "help": 'class indices (default: every class present)'})
+    protocol: str = field(default="xsub", metadata={"help": 'folder name of the lists inside the split'})
 
     def __post_init__(self) -> None:
         if self.shots < 1:
@@ -212,14 +214,10 @@ def read_fewshot(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Flags of ``python -m mdm_kinemic.data.fewshot`` (from :class:`FewShotSettings`)."""
+    """Flags of ``python -m mdm_kinemic.data.fewshot`` (from :class:`FewShotSettings`, mdm_kinemic.flags)."""
     p = argparse.ArgumentParser(prog="python -m mdm_kinemic.data.fewshot", description=__doc__.split("\n")[0])
     p.add_argument("root", type=Path, help="labelled HumanML3D-layout dataset (labels.txt or NTU-VIBE layout)")
-    defaults = {f.name: f.default for f in fields(FewShotSettings)}
-    p.add_argument("--shots", type=int, default=defaults["shots"], help="clips per class in the train list")
-    p.add_argument("--seed", type=int, default=defaults["seed"], help="seed of the draw")
-    p.add_argument("--classes", type=int, nargs="+", default=None, help="class indices (default: every class present)")
-    p.add_argument("--protocol", default=defaults["protocol"], help="folder name of the lists inside the split")
+    add_dataclass_options(p, FewShotSettings, "split", renames={"class_list": "classes"})
     p.add_argument("--source_split", default=None, help="split list to draw from (default: every labelled clip)")
     p.add_argument("--eval_split", default=None, help="split list to evaluate on (default: the undrawn clips)")
     p.add_argument("--split_id", default=None, help="split folder name (default: next free S####)")
@@ -235,7 +233,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        settings = FewShotSettings(args.shots, args.seed, tuple(args.classes) if args.classes else None, args.protocol)
+        settings = dataclass_from_args(FewShotSettings, args, renames={"class_list": "classes"})
     except ValueError as err:
         parser.error(str(err))
     try:

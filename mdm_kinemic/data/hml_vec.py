@@ -22,7 +22,7 @@ Frames are at 20 fps; T joint frames give T-1 feature frames.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import pairwise
 
 import numpy as np
@@ -74,11 +74,14 @@ class HmlVecSettings:
         min_frames: fewest 20-fps joint frames accepted (>= 2: T frames give T-1 features).
     """
 
-    skeleton: str = "reference"
-    floor_lowest_n: int = 1
-    feet_threshold: float = 0.002
-    heading_sigma: float = 20.0
-    min_frames: int = 2
+    skeleton: str = field(default="reference", metadata={
+        "choices": SKELETON_CHOICES, "help": "bone lengths: HumanML3D's reference skeleton or each clip's first frame"})
+    floor_lowest_n: int = field(default=1, metadata={
+        "help": "floor = mean height of the n lowest joints (HumanML3D: 1; authors' NTU-VIBE: 20)"})
+    feet_threshold: float = field(default=0.002, metadata={"help": 'foot contact threshold (m^2 per frame)'})
+    heading_sigma: float = field(default=20.0, metadata={
+        "help": 'Gaussian smoothing of the root heading, in frames (HumanML3D: 20; 0 = none)'})
+    min_frames: int = field(default=2, metadata={"help": 'fewest 20-fps frames a clip must have'})
 
     def __post_init__(self) -> None:
         if self.skeleton not in SKELETON_CHOICES:

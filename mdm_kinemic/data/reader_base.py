@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
@@ -45,13 +45,16 @@ class ReaderSettings:
             Z into the scene) and is turned 180 degrees about X into Y up.
     """
 
-    joint_map: str = "bandai"
-    units: str = "auto"
-    up_axis: str = "y"
-    fps: float | None = None
-    smpl_model_dir: str | None = None
-    smpl_gender: str = "neutral"
-    smpl_camera_frame: bool = True
+    joint_map: str = field(default="bandai", metadata={"help": 'BVH joint map: bandai, cmu or a JSON file'})
+    units: str = field(default="auto", metadata={"help": 'file units: auto, m, cm, mm, inch, cmu or metres per unit'})
+    up_axis: str = field(default="y", metadata={"choices": UP_AXES, "help": 'up axis of the files'})
+    fps: float | None = field(default=None, metadata={
+        "help": 'frame rate of joints .npy (default 20) and SMPL files (default 30)'})
+    smpl_model_dir: str | None = field(default=None, metadata={"help": 'folder with the SMPL model files'})
+    smpl_gender: str = field(default="neutral", metadata={
+        "choices": ("neutral", "male", "female"), "help": 'SMPL body model'})
+    smpl_camera_frame: bool = field(default=True, metadata={
+        "help": "SMPL global orientation is in VIBE's camera frame (Y down)"})
 
     def __post_init__(self) -> None:
         if self.units != "auto" and self.units not in UNIT_SCALES:
