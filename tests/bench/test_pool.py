@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
-import numpy as np
 import pytest
 
 from mdm_kinemic.bench.pool import CommandPool, parse_devices
-from mdm_kinemic.bench.presets import PRESETS
-from mdm_kinemic.bench.split import SplitSettings
 from mdm_kinemic.bench.stages import CEILING, VARIANTS, Bench, StageError
-from mdm_kinemic.data.humanml3d import write_clip, write_mean_std
-from mdm_kinemic.data.labels import write_labels
 
 
 def test_devices_are_a_comma_separated_list_of_torch_devices():
@@ -81,18 +75,8 @@ def test_a_failed_command_is_raised_after_the_running_ones_end():
 
 
 @pytest.fixture
-def bench(tmp_path: Path) -> Bench:
-    root = tmp_path / "corpus"
-    ids, labels = [], []
-    for c, content in enumerate(("run", "dash")):
-        for k in range(6):
-            clip_id = f"dataset-1_{content}_normal_{k:03d}"
-            write_clip(root, clip_id, np.full((6, 263), c + k, np.float32), np.zeros((6, 22, 3)), [f"a person {content}s."])
-            ids.append(clip_id)
-            labels.append(c)
-    write_labels(root, ids, labels, ["run", "dash"])
-    write_mean_std(root, np.zeros(263), np.ones(263))
-    bench = Bench(root, tmp_path / "out", SplitSettings(("run",), shots=2), PRESETS["tiny"], nice=0)
+def bench(bench: Bench) -> Bench:
+    """The tiny benchmark with a finished teacher."""
     bench.teacher_dir.mkdir(parents=True)
     (bench.teacher_dir / "model000000004.pt").touch()
     return bench
