@@ -6,7 +6,7 @@ With --round_trip it also measures, on every input, the largest distance between
 recovered from the features and the normalised joints they were computed from (the 1 cm test
 of tests/data/test_hml_vec.py, corpus-wide).
 
-    python benchmarks/bench_convert.py --inputs /tmp/bandai/dataset --limit 400 --workers 1 2 --round_trip
+    python benchmarks/bench_convert.py --inputs DATA/bandai_raw/dataset --limit 400 --workers 1 2 --round_trip
 """
 
 from __future__ import annotations
