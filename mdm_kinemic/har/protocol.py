@@ -64,6 +64,13 @@ class HarProtocol:
             "choices": PRENORM_MODES,
         },
     )
+    balanced_batches: bool = field(
+        default=False,
+        metadata={
+            "help": "draw each epoch's clips with every class equally likely (with replacement, weight 1 / class "
+            "size), so that a minority class is not left out of early batches; default: a plain reshuffle (PYSKL)"
+        },
+    )
     track_max_over_epochs: bool = field(
         default=False,
         metadata={

@@ -159,6 +159,23 @@ def top1(predictions: np.ndarray, labels: np.ndarray) -> float:
     return float(100.0 * np.mean(np.asarray(predictions) == np.asarray(labels)))
 
 
+def balanced_order(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One epoch's clip indices drawn with replacement, each class equally likely.
+
+    Args:
+        labels: int array [N], the class of each training clip.
+        rng: the run's generator (one draw of N indices).
+
+    Returns:
+        int array [N]: indices into the clips; clip i is drawn with probability
+        1 / (K * size of its class), K the number of classes present.
+    """
+    labels = np.asarray(labels)
+    classes, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    weights = 1.0 / (len(classes) * counts[inverse])
+    return rng.choice(len(labels), size=len(labels), replace=True, p=weights / weights.sum())
+
+
 def train_stgcn(
     train: SkeletonClips,
     protocol: HarProtocol,
@@ -218,7 +235,7 @@ def train_stgcn(
     iteration = 0
     for epoch in range(epochs):
         model.train()
-        order = rng.permutation(len(prepared))
+        order = balanced_order(train.labels, rng) if protocol.balanced_batches else rng.permutation(len(prepared))
         losses: list[float] = []
         lr = protocol.lr
         for b in range(batches_per_epoch):

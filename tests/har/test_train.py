@@ -13,6 +13,7 @@ from mdm_kinemic.har.clips import SkeletonClips
 from mdm_kinemic.har.protocol import HarProtocol
 from mdm_kinemic.har.train import (
     CUBLAS_WORKSPACE,
+    balanced_order,
     cosine_lr,
     deterministic_algorithms,
     top1,
@@ -121,3 +122,15 @@ def test_deterministic_algorithms_are_set_within_the_block_and_restored():
     assert (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark) == before
     with deterministic_algorithms(False):
         assert torch.are_deterministic_algorithms_enabled() == before[0]
+
+
+def test_balanced_order_draws_every_class_equally_often():
+    # 90 clips of class 0, 10 of class 1: a plain shuffle shows class 1 in 10 % of the draws
+    labels = np.array([0] * 90 + [1] * 10)
+    rng = np.random.default_rng(0)
+    drawn = np.concatenate([labels[balanced_order(labels, rng)] for _ in range(200)])
+    assert len(drawn) == 200 * 100
+    assert abs(np.mean(drawn == 1) - 0.5) < 0.02
+    again = balanced_order(labels, np.random.default_rng(7))
+    assert np.array_equal(again, balanced_order(labels, np.random.default_rng(7)))
+    assert again.min() >= 0 and again.max() < 100
