@@ -283,10 +283,11 @@ def _define_train_loop(upstream: types.ModuleType) -> type:
         def _load_and_sync_parameters(self):
             """Overrides TrainLoop._load_and_sync_parameters: adapters, action embedding, MIC and EMA
             from the latest complete checkpoint in save_dir (the base weights are already loaded)."""
-            path = self.find_resume_checkpoint()
-            if path is None:
-                return
+            # latest_complete_step reads every file of each checkpoint it checks: once is enough
             step = latest_complete_step(self.save_dir)
+            if step is None:
+                return
+            path = str(checkpoint_paths(self.save_dir, step)["model"])
             payload = load_checkpoint_file(path)
             self.model.load_adapter_state_dict(payload, source=path)
             extra = payload.get("extra", {})
