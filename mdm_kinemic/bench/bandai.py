@@ -2,14 +2,15 @@
 
     python -m mdm_kinemic.bench.bandai --bandai_root DIR --out DIR \\
         [--target_contents default|mirrored|CONTENT,CONTENT,... [...]] [--shots 10] [--seed 0] \\
-        [--until split|teacher|fewshot|synth|har|table] [--only STAGE ...] [--preset cpu|full|tiny] [--jobs N] [--devices cuda:0,cuda:1,...]
+        [--ablation first|all|none] [--until split|teacher|fewshot|synth|har|table] [--only STAGE ...] [--preset cpu|full|tiny] [--jobs N] [--devices cuda:0,cuda:1,...]
 
 ``--bandai_root`` is the converted corpus (labels.txt + classes.txt, from
 ``python -m mdm_kinemic.data.convert --labels bandai``) or the raw BVH folder, converted once
 into OUT/converted (bench/corpus.py). By default only the split is made (bench/split.py); with
 ``--until table`` every stage of bench/stages.py runs, each skipped when its outputs exist.
 Several target lists run one after the other, each a whole benchmark (its own source, teacher
-and students) in OUT/NAME; OUT/results/summary.json then holds each split and their mean. One
+and students) in OUT/NAME; Table 2's ablation variants run on the first list only unless
+``--ablation all``; OUT/results/summary.json then holds each split and their mean. One
 list runs in OUT itself. ``--devices`` (one command per device at a time) or, on CPU, ``--jobs N``
 run a stage's independent commands at once (bench/stages.py).
 """
@@ -43,6 +44,9 @@ from mdm_kinemic.bench.stages import STAGES, Bench, StageError
 from mdm_kinemic.bench.summary import SUMMARY_FILE, build_summary, write_summary
 from mdm_kinemic.flags import add_dataclass_options, given_values
 
+#: --ablation: the target lists that train Table 2's ablation variants
+ABLATION_CHOICES = ("first", "all", "none")
+
 
 def build_parser() -> argparse.ArgumentParser:
     """Flags of the benchmark (from SplitSettings and BenchPreset)."""
@@ -60,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mirror_source", action=argparse.BooleanOptionalAction, default=split.mirror_source,
                    help="add every source clip mirrored left/right as M<id>, 'left'/'right' swapped in its texts "
                         "(HumanML3D's augmentation; the targets are never mirrored)")
+    p.add_argument("--ablation", choices=ABLATION_CHOICES, default="first",
+                   help="where Table 2's ablation variants (Base, + L_dist, + dww) run: on the first target list only "
+                   "(default; the others run Table 1's methods), on every list, or on none")
     p.add_argument("--until", default="split", choices=STAGES, help="last stage to run (default: %(default)s)")
     p.add_argument("--only", nargs="+", choices=STAGES, default=None, help="run just these stages")
     p.add_argument("--preset", default="cpu", choices=sorted(PRESETS), help="sizes of every stage (default: %(default)s)")
@@ -103,8 +110,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             check_split(corpus, split)
         benches = [
             Bench(corpus, args.out if len(splits) == 1 else args.out / name, split, preset, nice=args.nice,
-                  keep_going=args.keep_going, jobs=args.jobs, name=name, devices=devices)
-            for name, split in zip(names, splits)
+                  keep_going=args.keep_going, jobs=args.jobs, name=name, devices=devices,
+                  ablation=args.ablation == "all" or (args.ablation == "first" and index == 0))
+            for index, (name, split) in enumerate(zip(names, splits))
         ]
         for bench in benches:
             failures += bench.run(args.until, args.only)

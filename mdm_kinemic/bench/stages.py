@@ -15,11 +15,11 @@ synth      mdm_kinemic.synth per variant, and the teacher zero-shot    OUT/synth
            from class prompts (mdm/sampling/prompt_model.py)           and per_class x classes clips
 har        mdm_kinemic.har.evaluator: the fixed evaluator, trained     OUT/evaluator/stgcn.safetensors
            once on the target's evaluator clips; then                  and .json
-           mdm_kinemic.har.evaluate per synthetic set (real only is    OUT/har/NAME/har_results.json
-           trained in the same run, every run with the same seeds),
-           its generative metrics under the fixed evaluator; the
-           ceiling trains on every real target clip outside the
-           test set
+           mdm_kinemic.har.evaluate for real only (once per split)     OUT/har/NAME/har_results.json
+           and per synthetic set (--no-real_only; every run with the
+           same seeds), generative metrics under the fixed
+           evaluator; the ceiling trains on every real target clip
+           outside the test set
 table      mdm_kinemic.har.results_table over the har results: the     OUT/results/table1.md/.json,
            paper's Table 1 rows, with paired differences to MDM +      table2.md/.json,
            LoRA and real only, and its Table 2 (ablation) rows; then   summary.json
@@ -27,7 +27,7 @@ table      mdm_kinemic.har.results_table over the har results: the     OUT/resul
 =========  ==========================================================  =============================
 
 Every command runs niced in a subprocess with its output in OUT/logs/STAGE-NAME.log and its
-wall seconds in OUT/stage_seconds.json; a stage whose outputs exist is skipped, so running the
+wall seconds in OUT/stage_seconds.json, each stage's in OUT/stage_wall_seconds.json; a stage whose outputs exist is skipped, so running the
 driver again resumes where it stopped. A command that exits non-zero stops the driver with the
 log's path (``keep_going`` runs the other stages whose inputs exist and reports every failure
 at the end).
@@ -91,9 +91,15 @@ REAL_ONLY_ROW = "real only"
 #: the synthetic sets of each results table, in the paper's row order (real only and the
 #: ceiling are added to table1)
 TABLES = {"table1": (ZERO_SHOT, "mdm_lora", "full"), "table2": ("base", "base_dist", "base_dww", "full")}
+#: the few-shot variants of Table 1, trained on every split; the others are Table 2's ablation
+TABLE1_VARIANTS = (MDM_LORA, "full")
 MODEL_FILE = re.compile(r"^model(\d+)\.pt$")
-#: wall seconds of every stage command, summed over resumed runs (the compute a run used)
+#: wall seconds of every stage command, summed over resumed runs (the compute a run used;
+#: commands that ran at once each count their own)
 STAGE_SECONDS = "stage_seconds.json"
+#: wall seconds of every stage as a whole, summed over resumed runs (a run's elapsed time;
+#: a stage whose outputs exist adds about 0)
+STAGE_WALL_SECONDS = "stage_wall_seconds.json"
 
 
 class StageError(RuntimeError):
@@ -128,6 +134,9 @@ class Bench:
         name: the split's name in summary.json.
         devices: run a stage's independent commands at once, one per device (e.g. cuda:0,
             cuda:1), each on its device; empty: the preset's device, one command at a time.
+        ablation: train and evaluate Table 2's ablation variants (Base, + L_dist, + dww); False
+            runs Table 1's methods only (MDM + LoRA and KineMIC Full), as the driver does for
+            every target list after the first unless ``--ablation all``.
     """
 
     corpus: Path
@@ -140,8 +149,14 @@ class Bench:
     jobs: int = 1
     name: str = "split"
     devices: tuple[str, ...] = ()
+    ablation: bool = True
     failures: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    @property
+    def variants(self) -> tuple[str, ...]:
+        """The few-shot variants this run trains (VARIANTS' keys; without the ablation, MDM + LoRA and Full)."""
+        return tuple(v for v in VARIANTS if self.ablation or v in TABLE1_VARIANTS)
 
     # ---- paths -------------------------------------------------------------------------
     @property
@@ -210,11 +225,12 @@ class Bench:
             return False
         return True
 
-    def _record_seconds(self, name: str, seconds: float) -> None:
-        """Add a command's wall seconds to OUT/stage_seconds.json (summed over resumed runs)."""
+    def _record_seconds(self, name: str, seconds: float, file: str = STAGE_SECONDS) -> None:
+        """Add wall seconds to OUT/``file`` under ``name`` (summed over resumed runs): a command's to
+        stage_seconds.json, a whole stage's to stage_wall_seconds.json."""
         from mdm_kinemic.atomic import atomic_write_text
 
-        path = self.out / STAGE_SECONDS
+        path = self.out / file
         with self._lock:  # commands of one stage end concurrently
             recorded = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
             recorded[name] = round(recorded.get(name, 0.0) + seconds, 2)
@@ -303,9 +319,9 @@ class Bench:
         with self._pool() as pool:
             pool.wait([pool.submit(self._command(f"fewshot-{v}", "mdm_kinemic.train_fewshot",
                                                  lambda slot, v=v: args(v, slot)))
-                       for v in VARIANTS if not self.fewshot_done(v)])
+                       for v in self.variants if not self.fewshot_done(v)])
         # every variant mines with the same settings; one summary of the pool serves them all
-        pools = [self.fewshot_dir(v) / "mining_pool.json" for v in VARIANTS]
+        pools = [self.fewshot_dir(v) / "mining_pool.json" for v in self.variants]
         pool = next((p for p in pools if p.is_file()), None)
         if pool is not None and not self.mining_base.with_suffix(".json").is_file():
             self.mining_base.parent.mkdir(parents=True, exist_ok=True)
@@ -319,7 +335,7 @@ class Bench:
 
     def stage_synth(self) -> None:
         models = {ZERO_SHOT: latest_step(self.teacher_dir)[1]}
-        models.update({v: latest_step(self.fewshot_dir(v))[1] for v in VARIANTS})
+        models.update({v: latest_step(self.fewshot_dir(v))[1] for v in self.variants})
 
         def args(name: str, slot: Slot) -> list:
             extra = ["--prompt_template", PROMPT_TEMPLATE] if name == ZERO_SHOT else []
@@ -347,7 +363,8 @@ class Bench:
 
     def _protocol_args(self, slot: Slot = None) -> list:
         p = self.preset
-        return ["--epochs", p.har_epochs, "--min_iterations", p.har_min_iterations, "--base_channels", p.har_base_channels,
+        return ["--epochs", p.har_epochs, "--min_iterations", p.har_min_iterations, "--lr", p.har_lr,
+                "--base_channels", p.har_base_channels,
                 "--clip_len", p.har_clip_len, "--device", self._device(slot)]
 
     def _har_args(self, name: str, slot: Slot = None, jobs: int | None = None) -> list:
@@ -365,8 +382,8 @@ class Bench:
         return json.loads(self.evaluator_stem.with_suffix(".json").read_text())["test_balanced_accuracy"]
 
     def stage_har(self) -> None:
-        sets = [n for n in (ZERO_SHOT, *VARIANTS) if not self.har_done(n)]
-        evaluations = len(sets) + (not self.har_done(CEILING)) + (not self.evaluator_done())
+        sets = [n for n in (ZERO_SHOT, *self.variants) if not self.har_done(n)]
+        evaluations = len(sets) + sum(not self.har_done(n) for n in (CEILING, REAL_ONLY)) + (not self.evaluator_done())
         # CPU job slots: the concurrent evaluations share the jobs between their seeds
         jobs = max(1, self.jobs // max(1, min(evaluations, self.jobs))) if self._cpu_jobs() else None
         with self._pool() as pool:
@@ -382,6 +399,12 @@ class Bench:
                     *self._har_args(CEILING, slot, jobs)])))
             if evaluator is not None:
                 pool.wait([evaluator])  # the synthetic sets' metrics need the fixed evaluator
+            if not self.har_done(REAL_ONLY) and self.evaluator_done():
+                # once per split: the synthetic sets' evaluations share its clips and seeds
+                futures.append(pool.submit(self._command(f"har-{REAL_ONLY}", "mdm_kinemic.har.evaluate", lambda slot: [
+                    "--train_real", self.target, "--train_real_split", "train", "--gen_metrics", "action2motion",
+                    "--recogniser_ckpt", self.evaluator_stem.with_suffix(".safetensors"),
+                    *self._har_args(REAL_ONLY, slot, jobs)])))
             for name in sets:
                 if not self.synth_done(name):
                     self._fail(f"har-{name}: {self.synth_dir(name)} is incomplete; run the synth stage first")
@@ -392,7 +415,7 @@ class Bench:
                 futures.append(pool.submit(self._command(f"har-{name}", "mdm_kinemic.har.evaluate", lambda slot, n=name: [
                     "--train_real", self.target, "--train_real_split", "train", "--train_synthetic", self.synth_dir(n),
                     "--gen_metrics", "action2motion", "--recogniser_ckpt", self.evaluator_stem.with_suffix(".safetensors"),
-                    *self._har_args(n, slot, jobs)])))
+                    "--no-real_only", *self._har_args(n, slot, jobs)])))
             pool.wait(futures)
 
     def table_rows(self, table: str = "table1") -> list[str]:
@@ -400,20 +423,23 @@ class Bench:
 
         table1 (the paper's Table 1): real only, the zero-shot teacher, MDM + LoRA, KineMIC Full
         and the ceiling; table2 (its Table 2, the ablation): Base, + L_dist, + dww, Full, after
-        the two references of the paired differences, real only and MDM + LoRA, when present.
+        the two references of the paired differences, real only and MDM + LoRA, when present
+        (no rows without the ablation).
 
         Raises:
             ValueError: another table name.
         """
         if table not in TABLES:
             raise ValueError(f"unknown table {table!r}; choose from {', '.join(TABLES)}")
+        if table == "table2" and not self.ablation:
+            return []
         labels = {ZERO_SHOT: "MDM zero-shot (teacher)", **VARIANTS}
         present = [n for n in TABLES[table] if self.har_done(n)]
         rows = [f"{labels[n]}={self.har_dir(n) / 'har_results.json'}" for n in present]
         if table == "table2" and self.har_done(MDM_LORA):
             rows.insert(0, f"{VARIANTS[MDM_LORA]}={self.har_dir(MDM_LORA) / 'har_results.json'}")
-        if present:
-            rows.insert(0, f"{REAL_ONLY_ROW}={self.har_dir(present[0]) / 'har_results.json'}:real_only")
+        if self.har_done(REAL_ONLY):
+            rows.insert(0, f"{REAL_ONLY_ROW}={self.har_dir(REAL_ONLY) / 'har_results.json'}:real_only")
         if table == "table1" and self.har_done(CEILING):
             rows.append(f"real target data in full (ceiling)={self.har_dir(CEILING) / 'har_results.json'}:real_only")
         return rows
@@ -438,13 +464,12 @@ class Bench:
     def method_runs(self) -> dict[str, dict]:
         """{method: run of its har_results.json} for the har results present: real only, the ceiling, each synthetic set."""
         runs: dict[str, dict] = {}
-        for name in (ZERO_SHOT, *VARIANTS):
+        for name in (ZERO_SHOT, *self.variants):
             if self.har_done(name):
-                results = json.loads((self.har_dir(name) / "har_results.json").read_text())
-                runs.setdefault(REAL_ONLY, results["runs"]["real_only"])
-                runs[name] = results["runs"]["real_plus_synthetic"]
-        if self.har_done(CEILING):
-            runs[CEILING] = json.loads((self.har_dir(CEILING) / "har_results.json").read_text())["runs"]["real_only"]
+                runs[name] = json.loads((self.har_dir(name) / "har_results.json").read_text())["runs"]["real_plus_synthetic"]
+        for name in (REAL_ONLY, CEILING):
+            if self.har_done(name):
+                runs[name] = json.loads((self.har_dir(name) / "har_results.json").read_text())["runs"]["real_only"]
         return runs
 
     def split_summary(self) -> dict:
@@ -475,7 +500,11 @@ class Bench:
         for stage in STAGES:
             if stage in todo:
                 log.info("stage %s", stage)
-                steps[stage]()
+                started = time.perf_counter()
+                try:
+                    steps[stage]()
+                finally:
+                    self._record_seconds(stage, time.perf_counter() - started, STAGE_WALL_SECONDS)
         self._write_status()
         return self.failures
 
@@ -484,10 +513,10 @@ class Bench:
 
         status = {
             "teacher_step": latest_step(self.teacher_dir)[0],
-            "fewshot_steps": {v: latest_step(self.fewshot_dir(v))[0] for v in VARIANTS},
-            "synth_done": {n: self.synth_done(n) for n in (ZERO_SHOT, *VARIANTS)},
+            "fewshot_steps": {v: latest_step(self.fewshot_dir(v))[0] for v in self.variants},
+            "synth_done": {n: self.synth_done(n) for n in (ZERO_SHOT, *self.variants)},
             "evaluator_done": self.evaluator_done(),
-            "har_done": {n: self.har_done(n) for n in (CEILING, ZERO_SHOT, *VARIANTS)},
+            "har_done": {n: self.har_done(n) for n in (CEILING, REAL_ONLY, ZERO_SHOT, *self.variants)},
             "failures": self.failures,
         }
         atomic_write_text(self.out / "status.json", json.dumps(status, indent=2) + "\n")

@@ -2,7 +2,8 @@
 
 The paper's protocol (Sec. 5): ST-GCN trained on the real few-shot clips plus the synthetic ones,
 one run per seed, top-1 on the test split after the final epoch, median (and mean +- std) over
-seeds; the real-only baseline is trained and tested in the same run. Optionally, generative
+seeds; the real-only baseline is trained and tested in the same run (``--no-real_only`` leaves it
+to another evaluation of the same real clips and seeds). Optionally, generative
 metrics (accuracy, FID, diversity, multimodality) of the real and synthetic training sets under a
 recogniser trained on real data.
 
@@ -408,6 +409,7 @@ def run_har_evaluation(
     progress: bool = False,
     deterministic: bool = False,
     ranks: Ranks | None = None,
+    real_only: bool = True,
 ) -> dict:
     """The full evaluation: real-only baseline, real + synthetic, generative metrics; writes JSON and PNGs.
 
@@ -432,6 +434,10 @@ def run_har_evaluation(
         ranks: under torchrun (distributed.py), each rank trains its share of the seeds on its
             device (cuda:LOCAL_RANK for 'auto'); rank 0 gathers them, computes the generative
             metrics and writes every file, the same as a one-process run's (default: one process).
+        real_only: train and test the real-only baseline; False skips it when a synthetic set is
+            given and the baseline comes from another evaluation of the same real clips and seeds
+            (the benchmark trains it once per split, not once per synthetic set); the generative
+            metrics then need ``recogniser`` or ``recogniser_train``.
 
     Returns:
         the results dict written to ``out_dir/har_results.json`` (on ranks other than 0: without
@@ -439,12 +445,21 @@ def run_har_evaluation(
 
     Raises:
         ValueError: empty sets, test classes absent from a training set, mismatched joint
-            counts, clips shorter than the ST-GCN temporal kernel, unknown gen_metrics.
+            counts, clips shorter than the ST-GCN temporal kernel, unknown gen_metrics, no run
+            to train (real_only False without a synthetic set) or no recogniser for the
+            generative metrics (real_only False without recogniser or recogniser_train).
     """
     if gen_metrics not in GEN_METRIC_CHOICES:
         raise ValueError(f"gen_metrics must be one of {GEN_METRIC_CHOICES}, got {gen_metrics!r}")
     if recogniser is not None and recogniser_train is not None:
         raise ValueError("pass either a trained recogniser (--recogniser_ckpt) or clips to train one (--recogniser_train), not both")
+    if not real_only and train_synthetic is None:
+        raise ValueError("nothing to train: without the real-only baseline (--no-real_only) give --train_synthetic")
+    if not real_only and gen_metrics != "none" and recogniser is None and recogniser_train is None:
+        raise ValueError(
+            "the generative metrics' recogniser is the real-only baseline's first seed, which --no-real_only skips: "
+            "pass --recogniser_ckpt or --recogniser_train, or --gen_metrics none"
+        )
     if recogniser is not None:
         absent = sorted(set(test.present_classes) - set(recogniser.class_names))
         if absent:
@@ -478,8 +493,9 @@ def run_har_evaluation(
     }
     options = {"jobs": jobs, "progress": progress and ranks.is_main, "deterministic": deterministic, "ranks": ranks}
     with deterministic_algorithms(deterministic):
-        real_result, real_models = evaluate_run(REAL_ONLY, train_real, test, protocol, torch_device, out_path, **options)
-        results["runs"][REAL_ONLY] = real_result
+        if real_only:
+            real_result, real_models = evaluate_run(REAL_ONLY, train_real, test, protocol, torch_device, out_path, **options)
+            results["runs"][REAL_ONLY] = real_result
         if train_synthetic is not None:
             results["data"]["train_synthetic"] = {"source": train_synthetic.source, "clips": len(train_synthetic)}
             classes = training_classes(train_sets, test)
@@ -575,6 +591,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--jobs", type=int, default=1, help="seeds trained at once, each in a process of one torch thread (CPU: avoids the slowdown of competing multi-threaded runs; a seed's result equals a sequential one-thread run's)")
     parser.add_argument("--deterministic", action="store_true", help="torch.use_deterministic_algorithms(True), cuDNN deterministic and no benchmarking, $CUBLAS_WORKSPACE_CONFIG=:4096:8: a seed repeats its CUDA run (slower)")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="a progress bar over seeds and epochs on stderr (--no-progress: none)")
+    parser.add_argument("--real_only", action=argparse.BooleanOptionalAction, default=True, help="train and test the real-only baseline (--no-real_only: only real + synthetic, when another evaluation of the same real clips and seeds already holds the baseline; needs --recogniser_ckpt or --recogniser_train for the generative metrics)")
     parser.add_argument("--quick", action="store_true", help="CPU smoke run: HarProtocol.quick() (2 seeds, 2 epochs, 32-frame clips) unless flags override")
     add_protocol_arguments(parser)
     return parser
@@ -641,6 +658,7 @@ def _evaluate(args: argparse.Namespace, sets: dict, protocol: HarProtocol, devic
         progress=args.progress,
         deterministic=args.deterministic,
         ranks=ranks,
+        real_only=args.real_only,
     )
 
 

@@ -52,12 +52,12 @@ def _run(predictions: list[list[int]]) -> dict:
 
 def _fake_har(bench: Bench, evaluator_balanced: float) -> None:
     """har results of real only, MDM + LoRA, Full and the ceiling, and the evaluator's JSON."""
-    real = _run([[1, 1, 0, 0], [0, 1, 1, 1]])
     for name, preds in (("mdm_lora", [[0, 1, 1, 1], [0, 1, 1, 1]]), ("full", [[0, 0, 1, 1], [0, 0, 1, 1]])):
         bench.har_dir(name).mkdir(parents=True)
-        (bench.har_dir(name) / "har_results.json").write_text(json.dumps({"runs": {"real_only": real, "real_plus_synthetic": _run(preds)}}))
-    bench.har_dir(CEILING).mkdir(parents=True)
-    (bench.har_dir(CEILING) / "har_results.json").write_text(json.dumps({"runs": {"real_only": _run([[0, 0, 1, 1]] * 2)}}))
+        (bench.har_dir(name) / "har_results.json").write_text(json.dumps({"runs": {"real_plus_synthetic": _run(preds)}}))
+    for name, preds in (("real_only", [[1, 1, 0, 0], [0, 1, 1, 1]]), (CEILING, [[0, 0, 1, 1]] * 2)):
+        bench.har_dir(name).mkdir(parents=True)
+        (bench.har_dir(name) / "har_results.json").write_text(json.dumps({"runs": {"real_only": _run(preds)}}))
     bench.evaluator_stem.parent.mkdir(parents=True)
     bench.evaluator_stem.with_suffix(".json").write_text(json.dumps({"test_balanced_accuracy": evaluator_balanced}))
     bench.evaluator_stem.with_suffix(".safetensors").touch()
@@ -116,8 +116,11 @@ def test_har_stage_trains_the_fixed_evaluator_and_reuses_it(corpus, tmp_path, mo
     bench.stage_har()
     full = calls["har-full"]
     assert full[full.index("--recogniser_ckpt") + 1] == str(bench.evaluator_stem.with_suffix(".safetensors"))
-    assert "--recogniser_train" not in full
-    # CPU, 4 jobs: the ceiling and the 6 sets run 4 at a time, one seed at a time each
+    assert "--recogniser_train" not in full and "--no-real_only" in full and full[full.index("--lr") + 1] == "0.02"
+    real = calls["har-real_only"]  # the baseline, once: every set's evaluation leaves it out
+    assert "--no-real_only" not in real and "--train_synthetic" not in real and real[real.index("--train_real_split") + 1] == "train"
+    assert real[real.index("--recogniser_ckpt") + 1] == str(bench.evaluator_stem.with_suffix(".safetensors"))
+    # CPU, 4 jobs: the ceiling, real only and the 6 sets run 4 at a time, one seed at a time each
     assert (full[full.index("--jobs") + 1], full[full.index("--seeds") + 1], full[full.index("--min_iterations") + 1]) == ("1", "3", "200")
 
 

@@ -131,11 +131,11 @@ def test_cpu_jobs_run_one_thread_commands_sharing_the_seed_jobs(bench, monkeypat
     calls = _record(bench, monkeypatch)
     bench.jobs = 4
     bench.keep_going = True
-    bench.stage_har()  # 8 evaluations to do (evaluator, ceiling, 6 sets) on 4 jobs: one seed at a time each
+    bench.stage_har()  # 9 evaluations to do (evaluator, ceiling, real only, 6 sets) on 4 jobs: one seed at a time each
     ceiling = next(c for c in calls if c["name"] == f"har-{CEILING}")
     assert _flag(ceiling, "--jobs") == "1" and _flag(ceiling, "--device") == "cpu"
     assert ceiling["env"] == {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"} and not ceiling["main_thread"]
-    for name in ("zero_shot", *VARIANTS):  # only the ceiling is left: it takes every job for its seeds
+    for name in ("real_only", "zero_shot", *VARIANTS):  # only the ceiling is left: it takes every job for its seeds
         bench.har_dir(name).mkdir(parents=True)
         (bench.har_dir(name) / "har_results.json").write_text("{}")
     for suffix in (".safetensors", ".json"):

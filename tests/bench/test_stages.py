@@ -9,6 +9,7 @@ import pytest
 from mdm_kinemic.bench.presets import PRESETS, BenchPreset, get_preset
 from mdm_kinemic.bench.stages import (
     CEILING,
+    REAL_ONLY,
     VARIANTS,
     ZERO_SHOT,
     StageError,
@@ -28,8 +29,10 @@ def test_split_stage_runs_once_and_status_is_written(bench):
     assert bench.run("split") == []
     summary = (bench.out / "split.json").read_text()
     assert json.loads((bench.out / "status.json").read_text())["teacher_step"] == -1
+    first = json.loads((bench.out / "stage_wall_seconds.json").read_text())["split"]
     bench.run("split")
     assert (bench.out / "split.json").read_text() == summary
+    assert json.loads((bench.out / "stage_wall_seconds.json").read_text())["split"] >= first > 0  # summed over runs
     assert (bench.target / "splits/fewshot/S0000/xsub/train.txt").read_text().count("\n") == 2
 
 
@@ -54,23 +57,38 @@ def test_unknown_stage_is_refused(bench):
 
 def test_table_rows_follow_the_papers_order_and_skip_missing_runs(bench):
     assert bench.table_rows() == []
-    for name in (CEILING, "full", ZERO_SHOT, "base_dww"):
+    for name in (CEILING, "full", ZERO_SHOT, "base_dww", REAL_ONLY):
         bench.har_dir(name).mkdir(parents=True)
         (bench.har_dir(name) / "har_results.json").write_text("{}")
     har = bench.out / "har"
     assert bench.table_rows() == [
-        f"real only={har / ZERO_SHOT / 'har_results.json'}:real_only",
+        f"real only={har / REAL_ONLY / 'har_results.json'}:real_only",
         f"MDM zero-shot (teacher)={har / ZERO_SHOT / 'har_results.json'}",
         f"KineMIC Full={har / 'full' / 'har_results.json'}",
         f"real target data in full (ceiling)={har / CEILING / 'har_results.json'}:real_only",
     ]
     assert bench.table_rows("table2") == [
-        f"real only={har / 'base_dww' / 'har_results.json'}:real_only",
+        f"real only={har / REAL_ONLY / 'har_results.json'}:real_only",
         f"+ dww={har / 'base_dww' / 'har_results.json'}",
         f"KineMIC Full={har / 'full' / 'har_results.json'}",
     ]
     with pytest.raises(ValueError, match="unknown table 'table3'"):
         bench.table_rows("table3")
+
+
+def test_without_the_ablation_only_table1_variants_run(bench):
+    assert bench.variants == tuple(VARIANTS)
+    bench.ablation = False
+    assert bench.variants == ("mdm_lora", "full")
+    bench.run("split")
+    status = json.loads((bench.out / "status.json").read_text())
+    assert list(status["fewshot_steps"]) == ["mdm_lora", "full"]
+    assert list(status["har_done"]) == [CEILING, REAL_ONLY, ZERO_SHOT, "mdm_lora", "full"]
+    for name in ("base", "full"):
+        bench.har_dir(name).mkdir(parents=True)
+        (bench.har_dir(name) / "har_results.json").write_text("{}")
+    assert bench.table_rows("table2") == []
+    assert bench.table_rows() == [f"KineMIC Full={bench.out / 'har' / 'full' / 'har_results.json'}"]
 
 
 def test_synth_is_done_only_with_every_clip(bench):

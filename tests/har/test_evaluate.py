@@ -61,6 +61,20 @@ def test_real_only_run_without_metrics(sets):
     assert results["runs"]["real_only"][MAX_OVER_EPOCHS_KEY] is None
 
 
+def test_without_the_baseline_the_synthetic_run_equals_the_full_evaluations(sets):
+    real, synth, test = sets
+    protocol = HarProtocol(seeds=2, epochs=1, batch_size=4, clip_len=10, base_channels=8)
+    full = run_har_evaluation(real, test, protocol, train_synthetic=synth, gen_metrics="none")
+    alone = run_har_evaluation(real, test, protocol, train_synthetic=synth, gen_metrics="none", real_only=False)
+    assert list(alone["runs"]) == ["real_plus_synthetic"]
+    np.testing.assert_array_equal(np.array(alone["runs"]["real_plus_synthetic"]["test_predictions_per_seed"]),
+                                  np.array(full["runs"]["real_plus_synthetic"]["test_predictions_per_seed"]))
+    with pytest.raises(ValueError, match="give --train_synthetic"):
+        run_har_evaluation(real, test, protocol, gen_metrics="none", real_only=False)
+    with pytest.raises(ValueError, match="--recogniser_ckpt or --recogniser_train"):
+        run_har_evaluation(real, test, protocol, train_synthetic=synth, real_only=False)
+
+
 def _relabelled(clips, names):
     return SkeletonClips(clips.joints, clips.labels, names, clips.ids, clips.source)
 
