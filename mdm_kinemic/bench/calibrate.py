@@ -1,0 +1,438 @@
+"""The calibration study of KineMIC on a benchmark split's validation clips: ``python -m mdm_kinemic.bench.calibrate``.
+
+    python -m mdm_kinemic.bench.calibrate --bench OUT/default [--factors eq5_scale lambda_dist ...] \\
+        [--seeds 3] [--preset cpu] [--jobs 2] [--devices cuda:0,cuda:1]
+
+``--bench`` is one split's folder of ``mdm_kinemic.bench.bandai`` (OUT with one target list,
+OUT/NAME with several) after its har stage: the study reuses its teacher, source, target clips
+and fixed evaluator, and never reads its test split. Factor by factor, each level changes one
+setting of KineMIC Full (the baseline, at the preset's sizes) and trains it with every few-shot
+seed; MDM + LoRA, trained with the same seeds, is the reference. Each run is few-shot training,
+sampling and HAR (the preset's protocol, the same recogniser seeds for every run), scored on
+``target/val``: a seeded fifth per class of the clips that are neither shots nor test, which
+the fixed evaluator never trains on (bench/split.py). Interactions between factors are not
+tested: every level changes one setting of the baseline.
+
+Each command is skipped when its outputs exist, so running the study again resumes it; the
+runs are in OUT/calibration/CONFIG/seedS/{fewshot,synth,har} (a level that only changes
+sampling, such as the guidance scale, samples the baseline's few-shot runs), their logs in
+OUT/logs/, and
+OUT/calibration/study.json + study.md hold, per configuration, the validation balanced accuracy
+over few-shot seeds x recogniser seeds, FID under the fixed evaluator, and the paired difference
+to MDM + LoRA and to real only (bench/summary.py's figures).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mdm_kinemic.bench.pool import parse_devices
+from mdm_kinemic.bench.presets import PRESETS, BenchPreset, get_preset
+from mdm_kinemic.bench.split import FEWSHOT_ID, PROMPT_TEMPLATE, SPLIT_FILE, SplitSettings
+from mdm_kinemic.bench.stages import Bench, StageError, latest_step
+from mdm_kinemic.bench.summary import MDM_LORA, REAL_ONLY, method_entry
+from mdm_kinemic.har.report import write_json
+
+log = logging.getLogger(__name__)
+
+STUDY_DIR = "calibration"
+STUDY_FILE = "study"
+#: the configuration every factor's levels change one setting of
+BASELINE = "full"
+#: the validation split of the benchmark's target folder (bench/split.py)
+VAL_SPLIT = "val"
+#: templates of the prompt-augmentation level: the benchmark's own first
+AUGMENTED_TEMPLATES = (PROMPT_TEMPLATE, "someone {label}.", "a human {label}.", "the person {label}.", "a man {label}.")
+
+
+@dataclass(frozen=True)
+class Level:
+    """One setting of a factor: what it adds to the baseline's commands.
+
+    Attributes:
+        name: the level's name in study.json.
+        fewshot_args: flags added to ``mdm_kinemic.train_fewshot`` (after the baseline's).
+        synth_args: flags added to ``mdm_kinemic.synth``.
+        teacher_share: the teacher checkpoint, as a share of its steps (1.0: the latest).
+    """
+
+    name: str
+    fewshot_args: tuple[str, ...] = ()
+    synth_args: tuple[str, ...] = ()
+    teacher_share: float = 1.0
+
+
+def factors(preset: BenchPreset) -> dict[str, tuple[Level, ...]]:
+    """The study's factors and their levels other than the baseline's (issue 19's list).
+
+    The few-shot schedule keeps the preset's steps x learning rate at twice or half the
+    preset's; the teacher's strength is its checkpoint at half its steps (the teacher stage
+    saves every quarter).
+    """
+    steps, lr = preset.fewshot_steps, preset.fewshot_lr
+    return {
+        "eq5_scale": (Level("element", ("--distillation_normalisation", "element")),
+                      Level("authors_broadcast", ("--distillation_normalisation", "authors_broadcast"))),
+        "lambda_dist": (Level("0.1", ("--lambda_dist", "0.1")), Level("0", ("--no-distillation",))),
+        "action_init": (Level("randn", ("--action_init", "randn")),),
+        "fewshot_schedule": (Level(f"{2 * steps}x{lr:g}", ("--num_steps", str(2 * steps))),
+                             Level(f"{steps}x{lr / 2:g}", ("--lr", f"{lr / 2:g}"))),
+        "guidance": (Level("1.0", synth_args=("--guidance_param", "1.0")),
+                     Level("5.0", synth_args=("--guidance_param", "5.0"))),
+        "teacher_strength": (Level("half_steps", teacher_share=0.5),),
+        "kinematic_rerank": (Level("dtw", ("--kinematic_rerank", "dtw")),),
+        "prompt_augmentation": (Level("templates", ("--prompt_augmentation", "--templates", *AUGMENTED_TEMPLATES),
+                                      ("--prompt_augmentation",)),),
+    }
+
+
+@dataclass(frozen=True)
+class Config:
+    """One trained configuration: the baseline, the reference or one factor's level."""
+
+    name: str
+    preset: str
+    factor: str | None
+    level: Level
+
+    @property
+    def samples_baseline(self) -> bool:
+        """True when only sampling changes: the level reuses the baseline's few-shot runs."""
+        return self.factor is not None and not self.level.fewshot_args and self.level.teacher_share >= 1.0
+
+    @property
+    def settings(self) -> dict:
+        return {"preset": self.preset, "factor": self.factor, "level": self.level.name,
+                "fewshot_args": list(self.level.fewshot_args), "synth_args": list(self.level.synth_args),
+                "teacher_share": self.level.teacher_share}
+
+
+def plan(preset: BenchPreset, chosen: Sequence[str]) -> list[Config]:
+    """The configurations to train: MDM + LoRA, the baseline, then each chosen factor's levels.
+
+    Raises:
+        ValueError: an unknown factor (the message lists them).
+    """
+    table = factors(preset)
+    unknown = [f for f in chosen if f not in table]
+    if unknown:
+        raise ValueError(f"unknown factor(s) {unknown}; choose from {', '.join(table)}")
+    configs = [Config(MDM_LORA, MDM_LORA, None, Level("reference")), Config(BASELINE, BASELINE, None, Level("baseline"))]
+    for factor in chosen:
+        configs += [Config(f"{factor}={level.name}", BASELINE, factor, level) for level in table[factor]]
+    return configs
+
+
+def teacher_checkpoint(teacher_dir: Path, share: float) -> Path:
+    """The teacher checkpoint nearest below ``share`` of its latest step (the latest for 1.0).
+
+    Raises:
+        FileNotFoundError: no teacher checkpoint in ``teacher_dir``.
+    """
+    last, latest = latest_step(teacher_dir)
+    if latest is None:
+        raise FileNotFoundError(f"{teacher_dir}: no teacher checkpoint; run the benchmark's teacher stage first")
+    if share >= 1.0:
+        return latest
+    steps = sorted(int(p.stem[5:]) for p in teacher_dir.glob("model*.pt") if p.stem[5:].isdigit())
+    below = [s for s in steps if 0 < s <= share * last]
+    if not below:
+        raise FileNotFoundError(f"{teacher_dir}: no checkpoint at or below {share:g} x step {last}")
+    return teacher_dir / f"model{below[-1]:09d}.pt"
+
+
+def merge_seeds(runs: Sequence[dict]) -> dict:
+    """One run of har_results.json from the runs of several few-shot seeds, their recogniser seeds side by side.
+
+    The merged run's seeds are "FEWSHOT:RECOGNISER" labels; paired comparisons (har/paired.py)
+    then pair each few-shot seed's recogniser seeds with the reference's.
+
+    Raises:
+        ValueError: no runs, or runs tested on other clips or classes.
+    """
+    if not runs:
+        raise ValueError("merge_seeds needs at least one run")
+    first = runs[0]
+    for run in runs[1:]:
+        for key in ("test_ids", "classes"):
+            if list(run[key]) != list(first[key]):
+                raise ValueError(f"runs differ in {key}: every run must be tested on the same clips")
+    balanced = [v for run in runs for v in run["balanced_accuracy_final_epoch"]["values"]]
+    top1 = [v for run in runs for v in run["top1_final_epoch"]["values"]]
+    return {
+        "classes": first["classes"],
+        "test_ids": first["test_ids"],
+        "test_labels": first["test_labels"],
+        "seeds": [f"{f}:{s}" for f, run in enumerate(runs) for s in run["seeds"]],
+        "test_predictions_per_seed": [p for run in runs for p in run["test_predictions_per_seed"]],
+        "converged_per_seed": [c for run in runs for c in run.get("converged_per_seed", [True] * len(run["seeds"]))],
+        "balanced_accuracy_final_epoch": _summary(balanced),
+        "top1_final_epoch": _summary(top1),
+    }
+
+
+def _summary(values: Sequence[float]) -> dict:
+    arr = np.asarray(values, dtype=np.float64)
+    return {"values": arr.tolist(), "median": float(np.median(arr)), "mean": float(arr.mean()),
+            "std": float(arr.std(ddof=1)) if arr.size > 1 else 0.0, "std_ddof": 1}
+
+
+def study_summary(configs: Sequence[Config], runs: Mapping[str, Sequence[dict]], fids: Mapping[str, Sequence[float | None]],
+                  real_only: dict | None) -> dict:
+    """study.json: every configuration with all its seeds' runs, paired with MDM + LoRA and real only.
+
+    Args:
+        configs: the plan.
+        runs: {config name: its seeds' ``real_plus_synthetic`` runs, in seed order}; configs
+            without every seed are left out.
+        fids: {config name: FID of each seed's synthetic set under the fixed evaluator}.
+        real_only: the real-only run on the validation clips (None: not trained yet).
+    """
+    merged = {c.name: merge_seeds(runs[c.name]) for c in configs if c.name in runs}
+    if real_only is not None and runs:
+        merged[REAL_ONLY] = merge_seeds([real_only] * len(next(iter(runs.values()))))
+    entries: dict = {}
+    for config in configs:
+        if config.name not in merged:
+            continue
+        values = [f for f in fids.get(config.name, ()) if f is not None]
+        entries[config.name] = {**config.settings, **method_entry(config.name, merged[config.name], merged),
+                                "fid_mean": float(np.mean(values)) if values else None, "fid_per_seed": list(fids.get(config.name, ()))}
+    if REAL_ONLY in merged:
+        entries[REAL_ONLY] = {"preset": None, "factor": None, "level": "reference",
+                              **method_entry(REAL_ONLY, merged[REAL_ONLY], merged), "fid_mean": None, "fid_per_seed": []}
+    best: dict = {}
+    for factor in dict.fromkeys(c.factor for c in configs if c.factor):
+        candidates = [c.name for c in configs if c.factor == factor or c.name == BASELINE]
+        scored = [(entries[n]["balanced_median"], n == BASELINE, n) for n in candidates if n in entries]
+        if scored:
+            best[factor] = max(scored)[2]  # ties keep the baseline
+    return {
+        "evaluated_on": f"target/{VAL_SPLIT} (never test)",
+        "configs": entries,
+        "best_per_factor": best,
+        "untested_interactions": "every level changes one setting of the baseline; no pair of factors was trained together",
+        "units": "balanced accuracy (mean per-class recall) and top-1 in % over few-shot seeds x recogniser seeds; "
+        "paired differences in points, configuration minus reference, 95 % bootstrap interval",
+    }
+
+
+def study_markdown(summary: dict) -> str:
+    """study.md: one row per configuration."""
+    lines = [
+        f"Calibration study on {summary['evaluated_on']}; {summary['untested_interactions']}.",
+        "",
+        "| configuration | balanced median | mean ± std | Δ vs MDM + LoRA [95 % CI] | Δ vs real only [95 % CI] | FID | converged |",
+        "|---|---|---|---|---|---|---|",
+    ]
+
+    def paired(entry: dict | None) -> str:
+        if not entry:
+            return "–"
+        mark = " ✓" if entry["resolved"] else ""
+        return f"{entry['mean']:+.2f} [{entry['ci95'][0]:+.2f}, {entry['ci95'][1]:+.2f}]{mark}"
+
+    for name, e in summary["configs"].items():
+        fid = "–" if e["fid_mean"] is None else f"{e['fid_mean']:.3f}"
+        converged = f"{len(e['converged_seeds'])}/{len(e['seeds'])}"
+        lines.append(f"| {name} | {e['balanced_median']:.2f} | {e['balanced_mean']:.2f} ± {e['balanced_std']:.2f} | "
+                     f"{paired(e.get('paired_vs_mdm_lora'))} | {paired(e.get('paired_vs_real_only'))} | {fid} | {converged} |")
+    lines += ["", "Best level per factor (validation balanced median; ties keep the baseline): "
+              + ", ".join(f"{f}: {n}" for f, n in summary["best_per_factor"].items())]
+    return "\n".join(lines) + "\n"
+
+
+class Study:
+    """The study's commands on one benchmark split, through the split's Bench (its paths, pool and logs)."""
+
+    def __init__(self, bench: Bench, configs: Sequence[Config], seeds: int) -> None:
+        self.bench = bench
+        self.configs = list(configs)
+        self.seeds = seeds
+        self.root = bench.out / STUDY_DIR
+
+    def run_dir(self, config: Config, seed: int) -> Path:
+        return self.root / config.name / f"seed{seed}"
+
+    def fewshot_dir(self, config: Config, seed: int) -> Path:
+        """The few-shot run a configuration samples: its own, or the baseline's when only sampling changes."""
+        owner = next(c for c in self.configs if c.name == BASELINE) if config.samples_baseline else config
+        return self.run_dir(owner, seed) / "fewshot"
+
+    def _steps(self, config: Config) -> int:
+        args = config.level.fewshot_args
+        return int(args[args.index("--num_steps") + 1]) if "--num_steps" in args else self.bench.preset.fewshot_steps
+
+    def _each(self, done: Callable[[Config, int], bool]) -> list[tuple[Config, int]]:
+        return [(c, s) for c in self.configs for s in range(self.seeds) if not done(c, s)]
+
+    def fewshot_done(self, config: Config, seed: int) -> bool:
+        return latest_step(self.fewshot_dir(config, seed))[0] >= self._steps(config)
+
+    def synth_done(self, config: Config, seed: int) -> bool:
+        folder = self.run_dir(config, seed) / "synth"
+        clips = self.bench.preset.per_class * self.bench.n_classes()
+        return (folder / "manifest.json").is_file() and sum(1 for _ in folder.glob("new_joint_vecs/*.npy")) >= clips
+
+    def har_done(self, config: Config, seed: int) -> bool:
+        return (self.run_dir(config, seed) / "har" / "har_results.json").is_file()
+
+    def _submit_all(self, stage: str, todo: list[tuple[Config, int]], module: str,
+                    args: Callable[[Config, int, object], list]) -> None:
+        b = self.bench
+        with b._pool() as pool:
+            pool.wait([pool.submit(b._command(f"calibration-{c.name}-seed{s}-{stage}", module,
+                                              lambda slot, c=c, s=s: args(c, s, slot))) for c, s in todo])
+
+    def run_fewshot(self) -> None:
+        b, p = self.bench, self.bench.preset
+
+        def args(c: Config, s: int, slot: object) -> list:
+            return ["--mdm_ckpt", teacher_checkpoint(b.teacher_dir, c.level.teacher_share),
+                    "--save_dir", self.run_dir(c, s) / "fewshot", "--target_data", b.target, "--fewshot_split", FEWSHOT_ID,
+                    "--source_data", b.source, "--preset", c.preset, "--templates", PROMPT_TEMPLATE,
+                    "--mining_encoder", "minilm", "--num_steps", p.fewshot_steps, "--lr", p.fewshot_lr,
+                    "--device", b._device(slot), "--save_interval", self._steps(c), "--no-progress", "--seed", s,
+                    *c.level.fewshot_args]
+
+        todo = [(c, s) for c, s in self._each(self.fewshot_done) if not c.samples_baseline]
+        self._submit_all("fewshot", todo, "mdm_kinemic.train_fewshot", args)
+
+    def run_synth(self) -> None:
+        b = self.bench
+        todo = self._each(self.synth_done)
+        missing = [(c, s) for c, s in todo if not self.fewshot_done(c, s)]
+        for c, s in missing:
+            b._fail(f"calibration-{c.name}-seed{s}-synth: {self.fewshot_dir(c, s)} holds no finished run")
+
+        def args(c: Config, s: int, slot: object) -> list:
+            return ["--model_path", latest_step(self.fewshot_dir(c, s))[1], "--out", self.run_dir(c, s) / "synth",
+                    "--per_class", b.preset.per_class, "--target_data", b.target, "--fewshot_split", FEWSHOT_ID,
+                    "--device", b._device(slot), "--seed", s, "--no-progress", *c.level.synth_args]
+
+        self._submit_all("synth", [t for t in todo if t not in missing], "mdm_kinemic.synth", args)
+
+    def _har_args(self, slot: object) -> list:
+        b = self.bench
+        return ["--test", b.target, "--test_split", VAL_SPLIT, "--seeds", b.preset.har_seeds, *b._protocol_args(slot),
+                "--recogniser_ckpt", b.evaluator_stem.with_suffix(".safetensors"), "--gen_metrics", "action2motion",
+                "--jobs", 1 if b._cpu_jobs() else b.jobs, "--no-progress"]
+
+    def run_har(self) -> None:
+        b = self.bench
+        if not b.evaluator_done():
+            b._fail(f"calibration: no fixed evaluator at {b.evaluator_stem}; run the benchmark's har stage first")
+            return
+        todo = self._each(self.har_done)
+        missing = [(c, s) for c, s in todo if not self.synth_done(c, s)]
+        for c, s in missing:
+            b._fail(f"calibration-{c.name}-seed{s}-har: {self.run_dir(c, s) / 'synth'} is incomplete")
+
+        def args(c: Config, s: int, slot: object) -> list:
+            return ["--train_real", b.target, "--train_real_split", "train", "--train_synthetic", self.run_dir(c, s) / "synth",
+                    "--no-real_only", *self._har_args(slot), "--out", self.run_dir(c, s) / "har"]
+
+        self._submit_all("har", [t for t in todo if t not in missing], "mdm_kinemic.har.evaluate", args)
+        if not (self.root / REAL_ONLY / "har_results.json").is_file():
+            b._run(f"calibration-{REAL_ONLY}", "mdm_kinemic.har.evaluate",
+                   ["--train_real", b.target, "--train_real_split", "train", *self._har_args(None),
+                    "--out", self.root / REAL_ONLY])
+
+    def summary(self) -> dict:
+        """study.json's content from the runs present (a configuration enters with all its seeds)."""
+        runs: dict[str, list[dict]] = {}
+        fids: dict[str, list[float | None]] = {}
+        for config in self.configs:
+            if all(self.har_done(config, s) for s in range(self.seeds)):
+                results = [json.loads((self.run_dir(config, s) / "har" / "har_results.json").read_text())
+                           for s in range(self.seeds)]
+                runs[config.name] = [r["runs"]["real_plus_synthetic"] for r in results]
+                fids[config.name] = [r.get("generative_metrics", {}).get("sets", {}).get("train_synthetic", {})
+                                     .get("action2motion", {}).get("fid") for r in results]
+        real_path = self.root / REAL_ONLY / "har_results.json"
+        real = json.loads(real_path.read_text())["runs"][REAL_ONLY] if real_path.is_file() else None
+        return study_summary(self.configs, runs, fids, real)
+
+    def run(self) -> dict:
+        """Every stage, then study.json and study.md; returns the summary.
+
+        Raises:
+            StageError: a command failed (unless the Bench keeps going).
+        """
+        for stage in (self.run_fewshot, self.run_synth, self.run_har):
+            stage()
+        summary = self.summary()
+        write_json(self.root / f"{STUDY_FILE}.json", summary)
+        (self.root / f"{STUDY_FILE}.md").write_text(study_markdown(summary), encoding="utf-8")
+        return summary
+
+
+def load_bench(folder: Path, preset: BenchPreset, jobs: int, devices: tuple[str, ...], nice: int, keep_going: bool) -> Bench:
+    """The Bench of a split folder written by mdm_kinemic.bench.bandai.
+
+    Raises:
+        FileNotFoundError: the folder holds no split.json (the message names the command that writes it).
+    """
+    split_file = folder / SPLIT_FILE
+    if not split_file.is_file():
+        raise FileNotFoundError(f"{split_file} does not exist: --bench must be a split folder of "
+                                "python -m mdm_kinemic.bench.bandai (OUT, or OUT/NAME with several target lists)")
+    settings = json.loads(split_file.read_text())["settings"]
+    split = SplitSettings(tuple(settings["target_contents"]), settings["shots"], settings["seed"],
+                          settings.get("mirror_source", False))
+    return Bench(folder, folder, split, preset, jobs=jobs, devices=devices, nice=nice, keep_going=keep_going,
+                 name=folder.name)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m mdm_kinemic.bench.calibrate", description=__doc__.split("\n")[0])
+    p.add_argument("--bench", required=True, type=Path, help="a split folder of python -m mdm_kinemic.bench.bandai after its har stage")
+    p.add_argument("--factors", nargs="+", default=None, help="factors to study (default: all): " + ", ".join(factors(PRESETS["cpu"])))
+    p.add_argument("--seeds", type=int, default=3, help="few-shot seeds per configuration (default: %(default)s)")
+    p.add_argument("--preset", default="cpu", choices=sorted(PRESETS), help="the sizes the split was run at (default: %(default)s)")
+    p.add_argument("--jobs", type=int, default=1, help="commands at once on CPU, one torch thread each (default: %(default)s)")
+    p.add_argument("--devices", default=None, help="comma-separated devices, one command per device at a time")
+    p.add_argument("--nice", type=int, default=10, help="niceness of the commands (0: none)")
+    p.add_argument("--keep_going", action="store_true", help="after a failed command, run the others whose inputs exist")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the study; exit 2 on bad input, 1 on a failed command."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        if args.seeds < 1 or args.jobs < 1:
+            raise ValueError(f"--seeds and --jobs must be >= 1, got {args.seeds} and {args.jobs}")
+        preset = get_preset(args.preset)
+        configs = plan(preset, args.factors if args.factors is not None else list(factors(preset)))
+        devices = parse_devices(args.devices) if args.devices is not None else ()
+    except ValueError as err:
+        parser.error(str(err))
+    try:
+        bench = load_bench(args.bench, preset, args.jobs, devices, args.nice, args.keep_going)
+        if not bench.evaluator_done():
+            raise FileNotFoundError(f"{bench.evaluator_stem}.safetensors does not exist: run the benchmark's har stage "
+                                    f"(python -m mdm_kinemic.bench.bandai ... --until har) first")
+        summary = Study(bench, configs, args.seeds).run()
+    except FileNotFoundError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except StageError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(study_markdown(summary))
+    return 1 if bench.failures else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

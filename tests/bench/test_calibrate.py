@@ -1,0 +1,158 @@
+"""The calibration study: its plan, its commands (validation only), its paired summary, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from mdm_kinemic.bench.calibrate import (
+    BASELINE,
+    factors,
+    Study,
+    load_bench,
+    main,
+    merge_seeds,
+    plan,
+    study_markdown,
+    study_summary,
+    teacher_checkpoint,
+)
+from mdm_kinemic.bench.presets import PRESETS
+from mdm_kinemic.bench.summary import MDM_LORA
+
+LABELS = [0, 0, 1, 1]
+
+
+def _run(predictions: list[list[int]], seeds=(0, 1)) -> dict:
+    """A real_plus_synthetic run of har_results.json: four validation clips, two per class."""
+    balanced = []
+    for p in predictions:
+        hits = np.array(p) == LABELS
+        balanced.append(100 * float((hits[:2].mean() + hits[2:].mean()) / 2))
+    top1 = [100 * float(np.mean(np.array(p) == LABELS)) for p in predictions]
+    return {"classes": ["a", "b"], "test_ids": ["w", "x", "y", "z"], "test_labels": LABELS, "seeds": list(seeds),
+            "test_predictions_per_seed": predictions, "converged_per_seed": [True] * len(predictions),
+            "balanced_accuracy_final_epoch": {"values": balanced, "median": float(np.median(balanced))},
+            "top1_final_epoch": {"values": top1, "median": float(np.median(top1))}}
+
+
+def test_plan_puts_the_reference_and_baseline_first_and_refuses_unknown_factors():
+    configs = plan(PRESETS["cpu"], ["eq5_scale", "teacher_strength"])
+    assert [c.name for c in configs] == [MDM_LORA, BASELINE, "eq5_scale=element", "eq5_scale=authors_broadcast",
+                                         "teacher_strength=half_steps"]
+    assert configs[2].level.fewshot_args == ("--distillation_normalisation", "element") and configs[2].preset == "full"
+    schedule = {c.name: c for c in plan(PRESETS["cpu"], ["fewshot_schedule"])}
+    assert schedule["fewshot_schedule=300x0.0003"].level.fewshot_args == ("--num_steps", "300")
+    with pytest.raises(ValueError, match="unknown factor.*'warp'.*choose from eq5_scale"):
+        plan(PRESETS["cpu"], ["warp"])
+
+
+def test_teacher_strength_takes_the_checkpoint_at_half_its_steps(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no teacher checkpoint"):
+        teacher_checkpoint(tmp_path, 0.5)
+    for step in (0, 300, 600, 900, 1200, 1242):
+        (tmp_path / f"model{step:09d}.pt").touch()
+    assert teacher_checkpoint(tmp_path, 1.0).name == "model000001242.pt"
+    assert teacher_checkpoint(tmp_path, 0.5).name == "model000000600.pt"  # 600 <= 621 < 900
+
+
+def test_seeds_merge_side_by_side_and_pair_with_the_reference():
+    merged = merge_seeds([_run([[0, 0, 1, 1], [0, 1, 1, 1]]), _run([[1, 1, 1, 1], [0, 0, 1, 1]])])
+    assert merged["seeds"] == ["0:0", "0:1", "1:0", "1:1"]
+    assert merged["balanced_accuracy_final_epoch"]["values"] == [100.0, 75.0, 50.0, 100.0]
+    assert merged["balanced_accuracy_final_epoch"]["median"] == 87.5
+    with pytest.raises(ValueError, match="differ in test_ids"):
+        merge_seeds([_run([[0, 0, 1, 1]] * 2), {**_run([[0, 0, 1, 1]] * 2), "test_ids": ["a", "b", "c", "d"]}])
+
+
+def test_summary_pairs_each_configuration_and_picks_the_best_level():
+    configs = plan(PRESETS["cpu"], ["eq5_scale"])
+    good, half = [[0, 0, 1, 1]] * 2, [[1, 1, 1, 1]] * 2
+    runs = {MDM_LORA: [_run(half)] * 2, BASELINE: [_run(good)] * 2, "eq5_scale=element": [_run(good)] * 2,
+            "eq5_scale=authors_broadcast": [_run(half)] * 2}
+    summary = study_summary(configs, runs, {BASELINE: [1.0, 3.0]}, real_only=_run(half))
+    full = summary["configs"][BASELINE]
+    assert full["balanced_median"] == 100.0 and full["paired_vs_mdm_lora"]["mean"] == 50.0
+    assert full["paired_vs_mdm_lora"]["resolved"] and full["paired_vs_real_only"]["mean"] == 50.0
+    assert full["fid_mean"] == 2.0 and summary["configs"]["eq5_scale=element"]["fid_mean"] is None
+    assert summary["configs"]["real_only"]["balanced_median"] == 50.0
+    assert summary["best_per_factor"] == {"eq5_scale": BASELINE}  # a tie keeps the baseline
+    assert "| eq5_scale=authors_broadcast | 50.00 |" in study_markdown(summary)
+    partial = study_summary(configs, {BASELINE: [_run(good)] * 2}, {}, real_only=None)
+    assert list(partial["configs"]) == [BASELINE] and partial["configs"][BASELINE]["paired_vs_mdm_lora"] is None
+
+
+def test_commands_read_validation_only_and_carry_each_level(bench, monkeypatch):
+    bench.run("split")
+    loaded = load_bench(bench.out, PRESETS["tiny"], jobs=1, devices=(), nice=0, keep_going=True)
+    for step in (0, 2, 4):
+        loaded.teacher_dir.mkdir(parents=True, exist_ok=True)
+        (loaded.teacher_dir / f"model{step:09d}.pt").touch()
+    study = Study(loaded, plan(loaded.preset, ["guidance", "teacher_strength"]), seeds=2)
+    calls: dict[str, list[str]] = {}
+    monkeypatch.setattr(loaded, "_run", lambda name, module, args, env=None: calls.setdefault(name, [module, *map(str, args)]) and True)
+    study.run_fewshot()
+    # mdm_lora, full and teacher_strength train; the two guidance levels sample full's runs
+    assert len(calls) == 3 * 2 and not any(name.startswith("calibration-guidance") for name in calls)
+    half = calls["calibration-teacher_strength=half_steps-seed1-fewshot"]
+    assert half[half.index("--mdm_ckpt") + 1].endswith("model000000002.pt") and half[half.index("--seed") + 1] == "1"
+    assert calls["calibration-mdm_lora-seed0-fewshot"][calls["calibration-mdm_lora-seed0-fewshot"].index("--preset") + 1] == MDM_LORA
+    monkeypatch.setattr(study, "fewshot_done", lambda c, s: True)
+    monkeypatch.setattr("mdm_kinemic.bench.calibrate.latest_step", lambda folder: (2, folder / "model000000002.pt"))
+    study.run_synth()
+    guided = calls["calibration-guidance=5.0-seed1-synth"]
+    assert guided[-2:] == ["--guidance_param", "5.0"]
+    assert guided[guided.index("--model_path") + 1] == str(study.root / BASELINE / "seed1" / "fewshot" / "model000000002.pt")
+    monkeypatch.setattr(study, "synth_done", lambda c, s: True)
+    loaded.evaluator_stem.parent.mkdir(parents=True)
+    for suffix in (".json", ".safetensors"):
+        loaded.evaluator_stem.with_suffix(suffix).write_text("{}")
+    study.run_har()
+    har = [c for name, c in calls.items() if name.endswith("-har") or name == "calibration-real_only"]
+    assert len(har) == 5 * 2 + 1
+    for command in har:  # the study never reads the test split
+        assert [command[i + 1] for i, arg in enumerate(command) if arg == "--test_split"] == ["val"]
+    assert "--no-real_only" in calls["calibration-full-seed0-har"] and "--no-real_only" not in calls["calibration-real_only"]
+
+
+def test_bad_input_is_a_clear_error(tmp_path, capsys, bench):
+    assert main(["--bench", str(tmp_path / "nowhere")]) == 2
+    assert "split.json does not exist" in capsys.readouterr().err
+    bench.run("split")
+    assert main(["--bench", str(bench.out), "--preset", "tiny"]) == 2
+    assert "run the benchmark's har stage" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--bench", str(bench.out), "--factors", "warp"])
+    assert exit_info.value.code == 2 and "unknown factor" in capsys.readouterr().err
+    assert json.loads((bench.out / "split.json").read_text())["settings"]["target_contents"] == ["run"]
+
+
+class _Parsed(Exception):
+    """Raised by the replaced parse_args: the command parsed, nothing ran."""
+
+
+@pytest.mark.parametrize("config", plan(PRESETS["cpu"], list(factors(PRESETS["cpu"]))), ids=lambda c: c.name)
+def test_every_level_is_flags_its_commands_accept(config, monkeypatch):
+    import argparse
+
+    from mdm_kinemic import synth, train_fewshot
+
+    original = argparse.ArgumentParser.parse_args
+
+    def parse_and_stop(self, args=None, namespace=None):
+        self.allow_abbrev = False
+        raise _Parsed(original(self, args, namespace))
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", parse_and_stop)
+    fewshot = ["--mdm_ckpt", "T.pt", "--save_dir", "S", "--target_data", "D", "--preset", config.preset,
+               "--templates", "a person {label}.", "--num_steps", "150", "--seed", "1", *config.level.fewshot_args]
+    for main_, argv in ((train_fewshot.main, fewshot), (synth.main, ["--model_path", "M.pt", "--out", "O", *config.level.synth_args])):
+        with pytest.raises(_Parsed) as parsed:
+            main_(argv)
+        assert parsed.value.args[0] is not None
+    if "--num_steps" in config.level.fewshot_args:  # the level's value wins over the baseline's
+        with pytest.raises(_Parsed) as parsed:
+            train_fewshot.main(fewshot)
+        assert parsed.value.args[0].num_steps == 300
