@@ -21,8 +21,11 @@ from __future__ import annotations
 import argparse
 import logging
 import multiprocessing
+import os
 import pickle
 import sys
+import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import ExitStack
@@ -85,13 +88,25 @@ GEN_METRIC_CHOICES = ("action2motion", "text2motion", "both", "none")
 GEN_RECOGNISER_STEM = "generative_metrics_recogniser"
 
 
-def _init_worker(deterministic: bool) -> None:
+def _exit_with_parent(parent: int, interval: float = 1.0) -> None:
+    """End this process once ``parent`` is no longer its parent (killed, so the process was re-parented).
+
+    A pool's workers otherwise train their seed to the end after ``kill`` of har.evaluate,
+    competing for the cores with whatever runs next.
+    """
+    while os.getppid() == parent:
+        time.sleep(interval)
+    os._exit(1)
+
+
+def _init_worker(deterministic: bool, parent: int) -> None:
     """Process-pool initialiser: one torch thread per seed process (parallel seeds share the cores),
     deterministic algorithms for the life of the process when asked (the pool's processes run
-    nothing else)."""
+    nothing else), and a watcher that ends the process when its parent ``parent`` dies."""
     torch.set_num_threads(1)
     if deterministic:
         enable_deterministic_algorithms()
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True, name="exit-with-parent").start()
 
 
 def train_and_test_seed(
@@ -211,7 +226,7 @@ def _run_own_seeds(
         return results
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(
-        max_workers=jobs, mp_context=context, initializer=_init_worker, initargs=(deterministic,)
+        max_workers=jobs, mp_context=context, initializer=_init_worker, initargs=(deterministic, os.getpid())
     ) as pool:
         futures = [
             pool.submit(_seed_in_worker, train, test, protocol, seed, device, log_folder(seed)) for seed in seeds
