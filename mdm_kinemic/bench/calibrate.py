@@ -37,7 +37,7 @@ import numpy as np
 from mdm_kinemic.bench.pool import parse_devices
 from mdm_kinemic.bench.presets import PRESETS, BenchPreset, get_preset
 from mdm_kinemic.bench.split import FEWSHOT_ID, PROMPT_TEMPLATE, SPLIT_FILE, SplitSettings
-from mdm_kinemic.bench.stages import Bench, StageError, latest_step
+from mdm_kinemic.bench.stages import STAGE_SECONDS, STATUS_FILE, Bench, StageError, latest_step
 from mdm_kinemic.bench.summary import MDM_LORA, REAL_ONLY, method_entry
 from mdm_kinemic.har.report import write_json
 
@@ -152,8 +152,9 @@ def teacher_checkpoint(teacher_dir: Path, share: float) -> Path:
 def merge_seeds(runs: Sequence[dict]) -> dict:
     """One run of har_results.json from the runs of several few-shot seeds, their recogniser seeds side by side.
 
-    The merged run's seeds are "FEWSHOT:RECOGNISER" labels; paired comparisons (har/paired.py)
-    then pair each few-shot seed's recogniser seeds with the reference's.
+    The merged run's seeds are "FEWSHOT:RECOGNISER" labels and ``seed_groups`` their few-shot
+    seed; paired comparisons (har/paired.py) pair each few-shot seed's recogniser seeds with the
+    reference's and resample few-shot seeds first, then recogniser seeds within them.
 
     Raises:
         ValueError: no runs, or runs tested on other clips or classes.
@@ -172,6 +173,7 @@ def merge_seeds(runs: Sequence[dict]) -> dict:
         "test_ids": first["test_ids"],
         "test_labels": first["test_labels"],
         "seeds": [f"{f}:{s}" for f, run in enumerate(runs) for s in run["seeds"]],
+        "seed_groups": [f for f, run in enumerate(runs) for _ in run["seeds"]],
         "test_predictions_per_seed": [p for run in runs for p in run["test_predictions_per_seed"]],
         "converged_per_seed": [c for run in runs for c in run.get("converged_per_seed", [True] * len(run["seeds"]))],
         "balanced_accuracy_final_epoch": _summary(balanced),
@@ -206,9 +208,9 @@ def study_summary(configs: Sequence[Config], runs: Mapping[str, Sequence[dict]],
         values = [f for f in fids.get(config.name, ()) if f is not None]
         entries[config.name] = {**config.settings, **method_entry(config.name, merged[config.name], merged),
                                 "fid_mean": float(np.mean(values)) if values else None, "fid_per_seed": list(fids.get(config.name, ()))}
-    if REAL_ONLY in merged:
+    if real_only is not None:  # its own figures over its own seeds; the copies above only pair
         entries[REAL_ONLY] = {"preset": None, "factor": None, "level": "reference",
-                              **method_entry(REAL_ONLY, merged[REAL_ONLY], merged), "fid_mean": None, "fid_per_seed": []}
+                              **method_entry(REAL_ONLY, real_only, merged), "fid_mean": None, "fid_per_seed": []}
     best: dict = {}
     for factor in dict.fromkeys(c.factor for c in configs if c.factor):
         candidates = [c.name for c in configs if c.factor == factor or c.name == BASELINE]
@@ -258,6 +260,8 @@ class Study:
         self.configs = list(configs)
         self.seeds = seeds
         self.root = bench.out / STUDY_DIR
+        # the study's compute is not the benchmark's: its commands' seconds go to the study's folder
+        bench.seconds_file = f"{STUDY_DIR}/{STAGE_SECONDS}"
 
     def run_dir(self, config: Config, seed: int) -> Path:
         return self.root / config.name / f"seed{seed}"
@@ -340,11 +344,15 @@ class Study:
             return ["--train_real", b.target, "--train_real_split", "train", "--train_synthetic", self.run_dir(c, s) / "synth",
                     "--no-real_only", *self._har_args(slot), "--out", self.run_dir(c, s) / "har"]
 
-        self._submit_all("har", [t for t in todo if t not in missing], "mdm_kinemic.har.evaluate", args)
-        if not (self.root / REAL_ONLY / "har_results.json").is_file():
-            b._run(f"calibration-{REAL_ONLY}", "mdm_kinemic.har.evaluate",
-                   ["--train_real", b.target, "--train_real_split", "train", *self._har_args(None),
-                    "--out", self.root / REAL_ONLY])
+        with b._pool() as pool:
+            futures = [pool.submit(b._command(f"calibration-{c.name}-seed{s}-har", "mdm_kinemic.har.evaluate",
+                                              lambda slot, c=c, s=s: args(c, s, slot)))
+                       for c, s in todo if (c, s) not in missing]
+            if not (self.root / REAL_ONLY / "har_results.json").is_file():
+                futures.append(pool.submit(b._command(f"calibration-{REAL_ONLY}", "mdm_kinemic.har.evaluate", lambda slot: [
+                    "--train_real", b.target, "--train_real_split", "train", *self._har_args(slot),
+                    "--out", self.root / REAL_ONLY])))
+            pool.wait(futures)
 
     def summary(self) -> dict:
         """study.json's content from the runs present (a configuration enters with all its seeds)."""
@@ -376,7 +384,10 @@ class Study:
 
 
 def load_bench(folder: Path, preset: BenchPreset, jobs: int, devices: tuple[str, ...], nice: int, keep_going: bool) -> Bench:
-    """The Bench of a split folder written by mdm_kinemic.bench.bandai.
+    """The Bench of a split folder written by mdm_kinemic.bench.bandai, at the sizes it ran with.
+
+    The sizes are those its status.json records (the preset with the driver's overrides, e.g.
+    ``--har_lr``); ``preset`` serves folders written before the driver recorded them.
 
     Raises:
         FileNotFoundError: the folder holds no split.json (the message names the command that writes it).
@@ -385,6 +396,10 @@ def load_bench(folder: Path, preset: BenchPreset, jobs: int, devices: tuple[str,
     if not split_file.is_file():
         raise FileNotFoundError(f"{split_file} does not exist: --bench must be a split folder of "
                                 "python -m mdm_kinemic.bench.bandai (OUT, or OUT/NAME with several target lists)")
+    status = folder / STATUS_FILE
+    recorded = json.loads(status.read_text()).get("preset") if status.is_file() else None
+    if recorded is not None:
+        preset = BenchPreset(**recorded)
     settings = json.loads(split_file.read_text())["settings"]
     split = SplitSettings(tuple(settings["target_contents"]), settings["shots"], settings["seed"],
                           settings.get("mirror_source", False))
@@ -397,7 +412,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bench", required=True, type=Path, help="a split folder of python -m mdm_kinemic.bench.bandai after its har stage")
     p.add_argument("--factors", nargs="+", default=None, help="factors to study (default: all): " + ", ".join(factors(PRESETS["cpu"])))
     p.add_argument("--seeds", type=int, default=3, help="few-shot seeds per configuration (default: %(default)s)")
-    p.add_argument("--preset", default="cpu", choices=sorted(PRESETS), help="the sizes the split was run at (default: %(default)s)")
+    p.add_argument("--preset", default="cpu", choices=sorted(PRESETS),
+                   help="the sizes of a split whose status.json does not record them (default: %(default)s)")
     p.add_argument("--jobs", type=int, default=1, help="commands at once on CPU, one torch thread each (default: %(default)s)")
     p.add_argument("--devices", default=None, help="comma-separated devices, one command per device at a time")
     p.add_argument("--nice", type=int, default=10, help="niceness of the commands (0: none)")
@@ -424,7 +440,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise FileNotFoundError(f"{bench.evaluator_stem}.safetensors does not exist: run the benchmark's har stage "
                                     f"(python -m mdm_kinemic.bench.bandai ... --until har) first")
         summary = Study(bench, configs, args.seeds).run()
-    except FileNotFoundError as err:
+    except (FileNotFoundError, ValueError) as err:  # ValueError: runs that cannot be paired (other clips or seeds)
         print(f"error: {err}", file=sys.stderr)
         return 2
     except StageError as err:

@@ -51,7 +51,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from mdm_kinemic.bench.pool import CommandPool, Slot
@@ -100,6 +100,11 @@ STAGE_SECONDS = "stage_seconds.json"
 #: wall seconds of every stage as a whole, summed over resumed runs (a run's elapsed time;
 #: a stage whose outputs exist adds about 0)
 STAGE_WALL_SECONDS = "stage_wall_seconds.json"
+#: what is done and what failed, and the sizes the run used (read by bench/calibrate.py)
+STATUS_FILE = "status.json"
+#: HarProtocol fields a recorded har result must share with the preset to be reused
+PROTOCOL_FIELDS = {"epochs": "har_epochs", "min_iterations": "har_min_iterations", "lr": "har_lr",
+                   "base_channels": "har_base_channels", "clip_len": "har_clip_len", "seeds": "har_seeds"}
 
 
 class StageError(RuntimeError):
@@ -150,6 +155,7 @@ class Bench:
     name: str = "split"
     devices: tuple[str, ...] = ()
     ablation: bool = True
+    seconds_file: str = STAGE_SECONDS
     failures: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -225,12 +231,13 @@ class Bench:
             return False
         return True
 
-    def _record_seconds(self, name: str, seconds: float, file: str = STAGE_SECONDS) -> None:
+    def _record_seconds(self, name: str, seconds: float, file: str | None = None) -> None:
         """Add wall seconds to OUT/``file`` under ``name`` (summed over resumed runs): a command's to
-        stage_seconds.json, a whole stage's to stage_wall_seconds.json."""
+        ``seconds_file`` (stage_seconds.json), a whole stage's to stage_wall_seconds.json."""
         from mdm_kinemic.atomic import atomic_write_text
 
-        path = self.out / file
+        path = self.out / (file or self.seconds_file)
+        path.parent.mkdir(parents=True, exist_ok=True)
         with self._lock:  # commands of one stage end concurrently
             recorded = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
             recorded[name] = round(recorded.get(name, 0.0) + seconds, 2)
@@ -381,7 +388,31 @@ class Bench:
             return None
         return json.loads(self.evaluator_stem.with_suffix(".json").read_text())["test_balanced_accuracy"]
 
+    def stale_har_results(self) -> list[str]:
+        """The recorded har results (and the evaluator) trained under another protocol than the preset's."""
+        records = [(self.har_dir(n), self.har_dir(n) / "har_results.json", PROTOCOL_FIELDS)
+                   for n in (CEILING, REAL_ONLY, ZERO_SHOT, *self.variants)]
+        # the evaluator is one seed of its own: its seed count is not the preset's
+        records.append((self.evaluator_stem, self.evaluator_stem.with_suffix(".json"),
+                        {k: f for k, f in PROTOCOL_FIELDS.items() if k != "seeds"}))
+        found = []
+        for where, path, fields_ in records:
+            if not path.is_file():
+                continue
+            recorded = json.loads(path.read_text()).get("protocol", {})
+            differs = [f"{k} {recorded[k]} (preset {getattr(self.preset, f)})" for k, f in fields_.items()
+                       if k in recorded and recorded[k] != getattr(self.preset, f)]
+            if differs:
+                found.append(f"{where}: {', '.join(differs)}")
+        return found
+
     def stage_har(self) -> None:
+        stale = self.stale_har_results()
+        if stale:
+            self._fail("har: results trained under another ST-GCN protocol would be paired with new ones: "
+                       + "; ".join(stale) + ". Remove them to train them again under this preset, or pass the flags "
+                       "of the protocol they used")
+            return
         sets = [n for n in (ZERO_SHOT, *self.variants) if not self.har_done(n)]
         evaluations = len(sets) + sum(not self.har_done(n) for n in (CEILING, REAL_ONLY)) + (not self.evaluator_done())
         # CPU job slots: the concurrent evaluations share the jobs between their seeds
@@ -399,7 +430,9 @@ class Bench:
                     *self._har_args(CEILING, slot, jobs)])))
             if evaluator is not None:
                 pool.wait([evaluator])  # the synthetic sets' metrics need the fixed evaluator
-            if not self.har_done(REAL_ONLY) and self.evaluator_done():
+            if not self.har_done(REAL_ONLY) and not self.evaluator_done():
+                self._fail(f"har-{REAL_ONLY}: no fixed evaluator at {self.evaluator_stem}; its command failed (see its log)")
+            elif not self.har_done(REAL_ONLY):
                 # once per split: the synthetic sets' evaluations share its clips and seeds
                 futures.append(pool.submit(self._command(f"har-{REAL_ONLY}", "mdm_kinemic.har.evaluate", lambda slot: [
                     "--train_real", self.target, "--train_real_split", "train", "--gen_metrics", "action2motion",
@@ -518,5 +551,6 @@ class Bench:
             "evaluator_done": self.evaluator_done(),
             "har_done": {n: self.har_done(n) for n in (CEILING, REAL_ONLY, ZERO_SHOT, *self.variants)},
             "failures": self.failures,
+            "preset": asdict(self.preset),
         }
-        atomic_write_text(self.out / "status.json", json.dumps(status, indent=2) + "\n")
+        atomic_write_text(self.out / STATUS_FILE, json.dumps(status, indent=2) + "\n")

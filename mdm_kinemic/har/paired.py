@@ -6,8 +6,11 @@ paired statistic: the seed's initialisation and sampling noise, shared by both m
 cancels. Its 95 % confidence interval comes from a bootstrap over both sources of variation:
 each replicate resamples the seeds with replacement and, within each class, the test clips with
 replacement (stratified, so that every class keeps its test count and balanced accuracy stays
-defined), then averages the per-seed differences on the resampled clips. A difference is
-*resolved* when its interval excludes 0.
+defined), then averages the per-seed differences on the resampled clips. When the seeds come
+in groups that share a trained generator (the calibration study's few-shot seeds, each scored
+by several recogniser seeds), the seeds are resampled in two levels: the groups with
+replacement, then the seeds within each drawn group, so that seeds of one generator are not
+counted as independent. A difference is *resolved* when its interval excludes 0.
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ def paired_difference(
     predictions_b: np.ndarray,
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = DEFAULT_SEED,
+    groups: np.ndarray | None = None,
 ) -> PairedDifference:
     """Balanced-accuracy difference A - B per seed, its mean and a bootstrap 95 % interval (module doc).
 
@@ -71,12 +75,14 @@ def paired_difference(
         predictions_b: method B's, int [S, N].
         resamples: bootstrap replicates.
         seed: seed of the bootstrap's numpy generator (the same seed gives the same interval).
+        groups: group of each seed, int [S] (e.g. the few-shot seed of a generator that several
+            recogniser seeds score); None: the seeds are independent.
 
     Returns:
         PairedDifference in points.
 
     Raises:
-        ValueError: shapes that do not match, no clips or seeds, resamples < 1.
+        ValueError: shapes that do not match, no clips or seeds, resamples < 1, groups not [S].
     """
     labels = np.asarray(labels, dtype=np.int64).reshape(-1)
     a, b = np.atleast_2d(np.asarray(predictions_a)), np.atleast_2d(np.asarray(predictions_b))
@@ -97,10 +103,26 @@ def paired_difference(
     drawn = [idx[rng.integers(0, idx.size, (resamples, idx.size))] for idx in members]
     by_class = [diff[:, d].mean(axis=-1) for d in drawn]  # each [S, R]
     replicate_seed_diff = 100.0 * np.mean(by_class, axis=0)  # [S, R]
-    seeds = rng.integers(0, a.shape[0], (resamples, a.shape[0]))
+    if groups is None:
+        seeds = rng.integers(0, a.shape[0], (resamples, a.shape[0]))
+    else:
+        seeds = _grouped_seed_draws(np.asarray(groups).reshape(-1), a.shape[0], resamples, rng)
     replicates = replicate_seed_diff[seeds, np.arange(resamples)[:, None]].mean(axis=1)
     low, high = np.percentile(replicates, [2.5, 97.5])
     return PairedDifference(tuple(float(v) for v in per_seed), float(per_seed.mean()), (float(low), float(high)), resamples)
+
+
+def _grouped_seed_draws(groups: np.ndarray, seeds: int, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """Seed indices [resamples, S] drawn in two levels: the groups with replacement, then each drawn
+    group's seeds with replacement (cut or cycled to S when group sizes differ)."""
+    if groups.size != seeds:
+        raise ValueError(f"groups must give one group per seed ({seeds}), got {groups.size}")
+    members = [np.flatnonzero(groups == g) for g in np.unique(groups)]
+    draws = np.empty((resamples, seeds), dtype=np.int64)
+    for r in range(resamples):
+        chosen = rng.integers(0, len(members), len(members))
+        draws[r] = np.resize(np.concatenate([members[g][rng.integers(0, members[g].size, members[g].size)] for g in chosen]), seeds)
+    return draws
 
 
 def paired_runs(run_a: dict, run_b: dict, resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED) -> PairedDifference:
@@ -119,5 +141,8 @@ def paired_runs(run_a: dict, run_b: dict, resamples: int = DEFAULT_RESAMPLES, se
     for key in ("seeds", "test_ids", "classes"):
         if list(run_a.get(key, [])) != list(run_b.get(key, [])):
             raise ValueError(f"paired runs differ in {key}: train every method with the same seeds and test clips")
+    groups = run_a.get("seed_groups")
+    if groups != run_b.get("seed_groups"):
+        raise ValueError("paired runs differ in seed_groups: pair runs merged over the same few-shot seeds")
     return paired_difference(run_a["test_labels"], run_a["test_predictions_per_seed"], run_b["test_predictions_per_seed"],
-                             resamples, seed)
+                             resamples, seed, groups=None if groups is None else np.asarray(groups))

@@ -103,7 +103,7 @@ def test_har_stage_trains_the_fixed_evaluator_and_reuses_it(corpus, tmp_path, mo
                         lambda name, module, args, env=None: calls.setdefault(name, [module, *map(str, args)]) and True)
     monkeypatch.setattr(bench, "synth_done", lambda name: True)
     # the evaluator's command is faked and leaves no files: no method is evaluated without them
-    with pytest.raises(StageError, match="har-zero_shot: no fixed evaluator"):
+    with pytest.raises(StageError, match="har-real_only: no fixed evaluator"):
         bench.stage_har()
     assert calls["har-evaluator"][0] == "mdm_kinemic.har.evaluator"
     ev = calls["har-evaluator"]

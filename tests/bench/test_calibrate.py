@@ -19,7 +19,7 @@ from mdm_kinemic.bench.calibrate import (
     study_summary,
     teacher_checkpoint,
 )
-from mdm_kinemic.bench.presets import PRESETS
+from mdm_kinemic.bench.presets import PRESETS, get_preset
 from mdm_kinemic.bench.summary import MDM_LORA
 
 LABELS = [0, 0, 1, 1]
@@ -34,7 +34,8 @@ def _run(predictions: list[list[int]], seeds=(0, 1)) -> dict:
     top1 = [100 * float(np.mean(np.array(p) == LABELS)) for p in predictions]
     return {"classes": ["a", "b"], "test_ids": ["w", "x", "y", "z"], "test_labels": LABELS, "seeds": list(seeds),
             "test_predictions_per_seed": predictions, "converged_per_seed": [True] * len(predictions),
-            "balanced_accuracy_final_epoch": {"values": balanced, "median": float(np.median(balanced))},
+            "balanced_accuracy_final_epoch": {"values": balanced, "median": float(np.median(balanced)),
+                                              "mean": float(np.mean(balanced)), "std": float(np.std(balanced, ddof=1))},
             "top1_final_epoch": {"values": top1, "median": float(np.median(top1))}}
 
 
@@ -60,7 +61,7 @@ def test_teacher_strength_takes_the_checkpoint_at_half_its_steps(tmp_path):
 
 def test_seeds_merge_side_by_side_and_pair_with_the_reference():
     merged = merge_seeds([_run([[0, 0, 1, 1], [0, 1, 1, 1]]), _run([[1, 1, 1, 1], [0, 0, 1, 1]])])
-    assert merged["seeds"] == ["0:0", "0:1", "1:0", "1:1"]
+    assert merged["seeds"] == ["0:0", "0:1", "1:0", "1:1"] and merged["seed_groups"] == [0, 0, 1, 1]
     assert merged["balanced_accuracy_final_epoch"]["values"] == [100.0, 75.0, 50.0, 100.0]
     assert merged["balanced_accuracy_final_epoch"]["median"] == 87.5
     with pytest.raises(ValueError, match="differ in test_ids"):
@@ -84,6 +85,14 @@ def test_summary_pairs_each_configuration_and_picks_the_best_level():
     assert list(partial["configs"]) == [BASELINE] and partial["configs"][BASELINE]["paired_vs_mdm_lora"] is None
 
 
+def test_the_split_is_loaded_at_the_sizes_it_ran_with(bench):
+    bench.preset = get_preset("tiny", per_class=7)
+    bench.run("split")
+    assert load_bench(bench.out, PRESETS["cpu"], jobs=1, devices=(), nice=0, keep_going=False).preset.per_class == 7
+    (bench.out / "status.json").write_text("{}")  # written before the driver recorded its sizes
+    assert load_bench(bench.out, PRESETS["cpu"], jobs=1, devices=(), nice=0, keep_going=False).preset == PRESETS["cpu"]
+
+
 def test_commands_read_validation_only_and_carry_each_level(bench, monkeypatch):
     bench.run("split")
     loaded = load_bench(bench.out, PRESETS["tiny"], jobs=1, devices=(), nice=0, keep_going=True)
@@ -91,6 +100,7 @@ def test_commands_read_validation_only_and_carry_each_level(bench, monkeypatch):
         loaded.teacher_dir.mkdir(parents=True, exist_ok=True)
         (loaded.teacher_dir / f"model{step:09d}.pt").touch()
     study = Study(loaded, plan(loaded.preset, ["guidance", "teacher_strength"]), seeds=2)
+    assert loaded.seconds_file == "calibration/stage_seconds.json"  # not the benchmark's own record
     calls: dict[str, list[str]] = {}
     monkeypatch.setattr(loaded, "_run", lambda name, module, args, env=None: calls.setdefault(name, [module, *map(str, args)]) and True)
     study.run_fewshot()

@@ -164,3 +164,21 @@ def test_command_wall_seconds_add_up_over_resumed_runs(bench):
     bench._record_seconds("teacher", 1.25)
     bench._record_seconds("teacher", 2.5)
     assert json.loads((bench.out / "stage_seconds.json").read_text())["teacher"] == 3.75
+
+
+def test_har_results_of_another_protocol_stop_the_stage_naming_them(bench):
+    bench.har_dir("full").mkdir(parents=True)
+    protocol = {"epochs": bench.preset.har_epochs, "min_iterations": bench.preset.har_min_iterations, "lr": 0.1,
+                "base_channels": bench.preset.har_base_channels, "clip_len": bench.preset.har_clip_len, "seeds": 1}
+    (bench.har_dir("full") / "har_results.json").write_text(json.dumps({"protocol": protocol}))
+    assert bench.stale_har_results() == []  # the tiny preset's lr is 0.1
+    bench.preset = get_preset("tiny", har_lr=0.02)
+    assert bench.stale_har_results() == [f"{bench.har_dir('full')}: lr 0.1 (preset 0.02)"]
+    with pytest.raises(StageError, match=r"another ST-GCN protocol.*har[/\\]full: lr 0.1 \(preset 0.02\).*Remove them"):
+        bench.stage_har()
+
+
+def test_status_records_the_sizes_the_run_used(bench):
+    bench.preset = get_preset("tiny", har_lr=0.05)
+    bench.run("split")
+    assert json.loads((bench.out / "status.json").read_text())["preset"]["har_lr"] == 0.05

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
+
+import pytest
 
 PARENT = """
 import multiprocessing, os, sys, time
@@ -31,9 +35,12 @@ def _alive(pid: int) -> bool:
         return f.read().split(")")[-1].split()[0] != "Z"
 
 
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads process states from Linux's /proc")
 def test_seed_process_exits_after_a_kill_of_its_parent():
     parent = subprocess.Popen([sys.executable, "-c", PARENT], stdout=subprocess.PIPE, text=True)
     try:
+        ready, _, _ = select.select([parent.stdout], [], [], 120)
+        assert ready, "the pool's worker did not start within 120 s"
         worker = int(parent.stdout.readline())
         time.sleep(2.0)
         assert _alive(worker)  # the watcher leaves a worker with a living parent alone
