@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mdm_kinemic.bench.corpus import resolve_corpus
-from mdm_kinemic.bench.pool import parse_devices
+from mdm_kinemic.bench.pool import add_runner_arguments, parse_devices
 from mdm_kinemic.bench.presets import (
     PRESETS,
     BenchPreset,
@@ -73,15 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_dataclass_options(p, BenchPreset, "preset overrides", unset_defaults=True,
                           description="replace one size of the preset (defaults shown: the full preset's)")
     p.add_argument("--workers", type=int, default=1, help="converter processes when --bandai_root is raw BVH")
-    p.add_argument("--nice", type=int, default=10, help="niceness of the stage commands (0: none)")
-    p.add_argument("--keep_going", action="store_true", help="after a failed stage, run the others whose inputs exist")
-    p.add_argument("--jobs", type=int, default=1,
-                   help="ST-GCN seeds trained at once, each a process of one torch thread; on CPU (no --devices) "
-                   "also the independent commands of a stage, one thread each (CPU: set to the cores)")
-    p.add_argument("--devices", default=None,
-                   help="comma-separated devices, e.g. cuda:0,cuda:1: a stage's independent commands (few-shot "
-                   "variants, synthetic sets, HAR evaluations) run at once, one per device (default: the preset's "
-                   "device, one command at a time)")
+    add_runner_arguments(p, "ST-GCN seeds trained at once, each a process of one torch thread; on CPU (no --devices) "
+                         "also the independent commands of a stage, one thread each (CPU: set to the cores)")
     return p
 
 

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mdm_kinemic.bench.pool import parse_devices
+from mdm_kinemic.bench.pool import add_runner_arguments, parse_devices
 from mdm_kinemic.bench.presets import PRESETS, BenchPreset, get_preset
 from mdm_kinemic.bench.split import FEWSHOT_ID, PROMPT_TEMPLATE, SPLIT_FILE, SplitSettings
 from mdm_kinemic.bench.stages import STAGE_SECONDS, STATUS_FILE, Bench, StageError, latest_step
@@ -414,10 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, default=3, help="few-shot seeds per configuration (default: %(default)s)")
     p.add_argument("--preset", default="cpu", choices=sorted(PRESETS),
                    help="the sizes of a split whose status.json does not record them (default: %(default)s)")
-    p.add_argument("--jobs", type=int, default=1, help="commands at once on CPU, one torch thread each (default: %(default)s)")
-    p.add_argument("--devices", default=None, help="comma-separated devices, one command per device at a time")
-    p.add_argument("--nice", type=int, default=10, help="niceness of the commands (0: none)")
-    p.add_argument("--keep_going", action="store_true", help="after a failed command, run the others whose inputs exist")
+    add_runner_arguments(p, "commands at once on CPU, one torch thread each (default: 1)")
     return p
 
 

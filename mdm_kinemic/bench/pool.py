@@ -9,16 +9,28 @@ driver's sequential behaviour, a failure stopping it before the next command, is
 
 from __future__ import annotations
 
+import argparse
 import queue
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 
 from mdm_kinemic.flags import parse_device
 
-__all__ = ["CommandPool", "parse_devices"]
+__all__ = ["CommandPool", "add_runner_arguments", "parse_devices"]
 
 #: a slot: a torch device name ('cuda:1', 'cpu'), or None for the preset's own device (sequential)
 Slot = str | None
+
+
+def add_runner_arguments(parser: argparse.ArgumentParser, jobs_help: str) -> None:
+    """--nice, --keep_going, --jobs and --devices: how a driver (bench.bandai, bench.calibrate) runs its commands."""
+    parser.add_argument("--nice", type=int, default=10, help="niceness of the commands (0: none)")
+    parser.add_argument("--keep_going", action="store_true", help="after a failed command, run the others whose inputs exist")
+    parser.add_argument("--jobs", type=int, default=1, help=jobs_help)
+    parser.add_argument("--devices", default=None,
+                        help="comma-separated devices, e.g. cuda:0,cuda:1: independent commands (few-shot runs, "
+                        "synthetic sets, HAR evaluations) run at once, one per device (default: the preset's device, "
+                        "one command at a time)")
 
 
 def parse_devices(text: str) -> tuple[str, ...]:

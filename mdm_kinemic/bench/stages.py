@@ -102,7 +102,8 @@ STAGE_SECONDS = "stage_seconds.json"
 STAGE_WALL_SECONDS = "stage_wall_seconds.json"
 #: what is done and what failed, and the sizes the run used (read by bench/calibrate.py)
 STATUS_FILE = "status.json"
-#: HarProtocol fields a recorded har result must share with the preset to be reused
+#: HarProtocol fields (and har.evaluate flags) the preset sets, with the preset field of each; a
+#: recorded har result must share them with the preset to be reused
 PROTOCOL_FIELDS = {"epochs": "har_epochs", "min_iterations": "har_min_iterations", "lr": "har_lr",
                    "base_channels": "har_base_channels", "clip_len": "har_clip_len", "seeds": "har_seeds"}
 
@@ -369,10 +370,9 @@ class Bench:
         return (self.har_dir(name) / "har_results.json").is_file()
 
     def _protocol_args(self, slot: Slot = None) -> list:
-        p = self.preset
-        return ["--epochs", p.har_epochs, "--min_iterations", p.har_min_iterations, "--lr", p.har_lr,
-                "--base_channels", p.har_base_channels,
-                "--clip_len", p.har_clip_len, "--device", self._device(slot)]
+        # the seeds are an evaluation's own flag (_har_args): the evaluator trains one
+        flags = [a for k, f in PROTOCOL_FIELDS.items() if k != "seeds" for a in (f"--{k}", getattr(self.preset, f))]
+        return [*flags, "--device", self._device(slot)]
 
     def _har_args(self, name: str, slot: Slot = None, jobs: int | None = None) -> list:
         return ["--test", self.target, "--test_split", "test", "--seeds", self.preset.har_seeds,
