@@ -2,20 +2,57 @@
 
 ``torchrun --nproc_per_node N -m mdm_kinemic.synth ...`` starts N processes with RANK,
 WORLD_SIZE and LOCAL_RANK in their environment (torch/distributed/run.py); ``Ranks.from_env``
-joins them into one process group. The commands only exchange small Python objects (plans,
-per-seed results), so the group uses the gloo backend on CPU and on CUDA alike. A process
-started without torchrun is a world of one, and every collective is then a no-op.
+joins them into one process group. synth and har.evaluate only exchange small Python objects
+(plans, per-seed results); train_fewshot exchanges the MIC context vectors of Eq. 1 and the
+gradients of the trainable parameters (LoRA, action embedding, MIC), a few MB per step, so the
+group uses the gloo backend on CPU and on CUDA alike. A process started without torchrun is a
+world of one, and every collective is then a no-op.
 """
 
 from __future__ import annotations
 
 import heapq
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
+
+import torch
+import torch.distributed as dist
+from torch import Tensor
+
+from mdm_kinemic.core.sharding import BatchShard, shard_bounds
 
 __all__ = ["Ranks", "rank_device", "shard_by_cost"]
+
+T = TypeVar("T")
+
+
+def _all_reduce_sum(tensor: Tensor) -> Tensor:
+    # gloo reduces CPU tensors: a CUDA tensor goes through host memory (a few MB per step)
+    host = tensor.detach().to("cpu", copy=True).contiguous()
+    dist.all_reduce(host)
+    return host.to(tensor.device)
+
+
+class _GatherRows(torch.autograd.Function):
+    """Every rank's rows [b_r, ...] concatenated in rank order [B, ...]; backward hands each rank the
+    gradient of its own rows summed over every rank's loss (an all_reduce, which gloo supports)."""
+
+    @staticmethod
+    def forward(ctx: Any, tensor: Tensor, sizes: tuple[int, ...], rank: int) -> Tensor:
+        ctx.sizes, ctx.rank = sizes, rank
+        padded = torch.zeros((max(sizes), *tensor.shape[1:]), dtype=tensor.dtype)
+        padded[: tensor.shape[0]] = tensor.detach().cpu()
+        parts = [torch.empty_like(padded) for _ in sizes]
+        dist.all_gather(parts, padded)
+        return torch.cat([part[:size] for part, size in zip(parts, sizes)]).to(tensor.device)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None]:
+        summed = _all_reduce_sum(grad)
+        start = sum(ctx.sizes[: ctx.rank])
+        return summed[start : start + ctx.sizes[ctx.rank]], None, None
 
 
 @dataclass(frozen=True)
@@ -52,26 +89,19 @@ class Ranks:
             raise ValueError(f"WORLD_SIZE, RANK and LOCAL_RANK must be integers (set by torchrun): {err}") from err
         if not 0 <= rank < max(world, 1):
             raise ValueError(f"RANK={rank} is outside 0..WORLD_SIZE-1 = 0..{world - 1}")
-        if world > 1:
-            import torch.distributed as dist
-
-            if not dist.is_initialized():
-                dist.init_process_group("gloo")
+        if world > 1 and not dist.is_initialized():
+            dist.init_process_group("gloo")
         return cls(rank, max(world, 1), local)
 
     def barrier(self) -> None:
         """Wait until every rank gets here."""
         if self.world_size > 1:
-            import torch.distributed as dist
-
             dist.barrier()
 
     def broadcast(self, value: Any) -> Any:
         """Rank 0's ``value`` on every rank (picklable)."""
         if self.world_size == 1:
             return value
-        import torch.distributed as dist
-
         box = [value if self.is_main else None]
         dist.broadcast_object_list(box, src=0)
         return box[0]
@@ -80,17 +110,71 @@ class Ranks:
         """Every rank's ``value``, in rank order, on every rank (picklable)."""
         if self.world_size == 1:
             return [value]
-        import torch.distributed as dist
-
         gathered: list[Any] = [None] * self.world_size
         dist.all_gather_object(gathered, value)
         return gathered
 
+    def on_main(self, work: Callable[[], T]) -> T:
+        """Run ``work`` on rank 0 only (it may write files) and give its result, or raise its
+        exception, on every rank."""
+        if self.world_size == 1:
+            return work()
+        outcome: tuple[Any, BaseException | None] = (None, None)
+        if self.is_main:
+            try:
+                outcome = (work(), None)
+            except Exception as err:  # handed to every rank, raised there
+                outcome = (None, err)
+        result, error = self.broadcast(outcome)
+        if error is not None:
+            raise error
+        return result
+
+    def batch_shard(self, global_size: int) -> BatchShard:
+        """This rank's contiguous rows of a batch of ``global_size`` pairs (core/sharding.py), with
+        a gather that carries gradients back to each rank's rows and a sum over ranks.
+
+        Raises:
+            ValueError: fewer pairs than ranks.
+        """
+        bounds = shard_bounds(global_size, self.world_size)
+        start, stop = bounds[self.rank]
+        if self.world_size == 1:
+            return BatchShard(start, stop, global_size)
+        sizes = tuple(b - a for a, b in bounds)
+
+        return BatchShard(start, stop, global_size, self.world_size,
+                          gather=lambda tensor: _GatherRows.apply(tensor, sizes, self.rank), sum_over_ranks=_all_reduce_sum)
+
+    def broadcast_tensors(self, tensors: Sequence[Tensor]) -> None:
+        """Overwrite ``tensors`` in place with rank 0's values (DDP's start: every rank's replica
+        begins from the same weights)."""
+        if self.world_size == 1 or not tensors:
+            return
+        flat = torch.cat([t.detach().reshape(-1).cpu() for t in tensors])
+        dist.broadcast(flat, src=0)
+        offset = 0
+        with torch.no_grad():
+            for t in tensors:
+                t.copy_(flat[offset : offset + t.numel()].view_as(t))
+                offset += t.numel()
+
+    def average_gradients(self, parameters: Sequence[Tensor]) -> None:
+        """Replace every parameter's gradient by its mean over the ranks (one all_reduce of the
+        flattened gradients; a parameter without a gradient counts as zero), as DDP does after
+        backward, so that every rank takes the same optimizer step."""
+        if self.world_size == 1 or not parameters:
+            return
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in parameters]
+        flat = _all_reduce_sum(torch.cat([g.reshape(-1) for g in grads])) / self.world_size
+        offset = 0
+        for p, g in zip(parameters, grads):
+            p.grad = flat[offset : offset + g.numel()].view_as(p).clone()
+            offset += g.numel()
+
     def close(self) -> None:
         """Leave the process group (after the last collective)."""
         if self.world_size > 1:
-            import torch.distributed as dist
-
             if dist.is_initialized():
                 dist.destroy_process_group()
 
@@ -104,8 +188,6 @@ def rank_device(name: str, ranks: Ranks) -> str:
     """
     if ranks.world_size == 1 or name not in ("auto", "cuda"):
         return name
-    import torch
-
     if torch.cuda.is_available():
         return f"cuda:{ranks.local_rank % torch.cuda.device_count()}"
     return "cpu" if name == "auto" else name

@@ -31,6 +31,7 @@ from mdm_kinemic.flags import add_dataclass_options, dataclass_from_args
 from mdm_kinemic.training.settings import (
     FewShotDataSettings,
     LoggingSettings,
+    NetworkSettings,
     NoiseSettings,
     OptimSettings,
     RunSettings,
@@ -87,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_dataclass_options(parser, LoraSettings, "student: LoRA (Sec. 4)", prefix="lora_")
     add_dataclass_options(parser, KineMICModelSettings, "student: action embedding and teacher",
                           skip=("num_actions", "class_names"))
+    add_dataclass_options(parser, NetworkSettings, "student: the pre-trained transformer")
     add_dataclass_options(parser, NoiseSettings, "forward diffusion")
     add_dataclass_options(parser, OptimSettings, "optimisation (Sec. 5)")
     add_dataclass_options(parser, LoggingSettings, "checkpoints and logging")
@@ -169,6 +171,7 @@ def config_from_args(args: argparse.Namespace):
         logging=dataclass_from_args(LoggingSettings, args),
         rerank=dataclass_from_args(KinematicRerankSettings, args),
         prompts=dataclass_from_args(PromptAugmentationSettings, args),
+        network=dataclass_from_args(NetworkSettings, args),
     )
 
 

@@ -25,6 +25,7 @@ to MDM + LoRA and to real only (bench/summary.py's figures).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -383,11 +384,14 @@ class Study:
         return summary
 
 
-def load_bench(folder: Path, preset: BenchPreset, jobs: int, devices: tuple[str, ...], nice: int, keep_going: bool) -> Bench:
+def load_bench(folder: Path, preset: BenchPreset, jobs: int, devices: tuple[str, ...], nice: int, keep_going: bool,
+               har_seeds: int | None = None) -> Bench:
     """The Bench of a split folder written by mdm_kinemic.bench.bandai, at the sizes it ran with.
 
     The sizes are those its status.json records (the preset with the driver's overrides, e.g.
     ``--har_lr``); ``preset`` serves folders written before the driver recorded them.
+    ``har_seeds`` replaces the recorded number of recogniser seeds per run (the study's own
+    ``--har_seeds``); the recogniser protocol itself stays the split's.
 
     Raises:
         FileNotFoundError: the folder holds no split.json (the message names the command that writes it).
@@ -400,6 +404,8 @@ def load_bench(folder: Path, preset: BenchPreset, jobs: int, devices: tuple[str,
     recorded = json.loads(status.read_text()).get("preset") if status.is_file() else None
     if recorded is not None:
         preset = BenchPreset(**recorded)
+    if har_seeds is not None:
+        preset = dataclasses.replace(preset, har_seeds=har_seeds)
     settings = json.loads(split_file.read_text())["settings"]
     split = SplitSettings(tuple(settings["target_contents"]), settings["shots"], settings["seed"],
                           settings.get("mirror_source", False))
@@ -412,6 +418,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bench", required=True, type=Path, help="a split folder of python -m mdm_kinemic.bench.bandai after its har stage")
     p.add_argument("--factors", nargs="+", default=None, help="factors to study (default: all): " + ", ".join(factors(PRESETS["cpu"])))
     p.add_argument("--seeds", type=int, default=3, help="few-shot seeds per configuration (default: %(default)s)")
+    p.add_argument("--har_seeds", type=int, default=None,
+                   help="recogniser seeds per few-shot run (default: the split's); the paired intervals resample "
+                        "few-shot seeds first, so with a generator's spread a few recogniser seeds per run suffice")
     p.add_argument("--preset", default="cpu", choices=sorted(PRESETS),
                    help="the sizes of a split whose status.json does not record them (default: %(default)s)")
     add_runner_arguments(p, "commands at once on CPU, one torch thread each (default: 1)")
@@ -424,15 +433,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        if args.seeds < 1 or args.jobs < 1:
-            raise ValueError(f"--seeds and --jobs must be >= 1, got {args.seeds} and {args.jobs}")
+        if args.seeds < 1 or args.jobs < 1 or (args.har_seeds is not None and args.har_seeds < 1):
+            raise ValueError(f"--seeds, --har_seeds and --jobs must be >= 1, got {args.seeds}, {args.har_seeds} "
+                             f"and {args.jobs}")
         preset = get_preset(args.preset)
         configs = plan(preset, args.factors if args.factors is not None else list(factors(preset)))
         devices = parse_devices(args.devices) if args.devices is not None else ()
     except ValueError as err:
         parser.error(str(err))
     try:
-        bench = load_bench(args.bench, preset, args.jobs, devices, args.nice, args.keep_going)
+        bench = load_bench(args.bench, preset, args.jobs, devices, args.nice, args.keep_going, args.har_seeds)
         if not bench.evaluator_done():
             raise FileNotFoundError(f"{bench.evaluator_stem}.safetensors does not exist: run the benchmark's har stage "
                                     f"(python -m mdm_kinemic.bench.bandai ... --until har) first")

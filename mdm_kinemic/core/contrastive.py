@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mdm_kinemic.core.sharding import BatchShard
+
 
 @dataclass
 class ContrastiveSettings:
@@ -142,6 +144,7 @@ class SoftNearestNeighbourLoss(nn.Module):
         z_prior: Tensor,
         prior_labels: Tensor,
         update_bank: Optional[bool] = None,
+        shard: Optional[BatchShard] = None,
     ) -> ContrastiveOutput:
         """Eq. 1 over anchors ``z_target`` and candidates ``z_prior`` (+ bank).
 
@@ -151,9 +154,13 @@ class SoftNearestNeighbourLoss(nn.Module):
             z_prior: Tensor [M, D], MIC context vectors of the prior stream (candidates).
             prior_labels: LongTensor [M], the priors' pseudo-classes.
             update_bank: push ``z_prior`` into the bank after the loss; default: in training mode.
+            shard: the anchors and candidates are one rank's rows of a larger batch
+                (core/sharding.py): the candidates become every rank's priors (gathered with their
+                gradient), the bank takes them all, and the loss is this rank's part of the mean
+                over every rank's anchors with a positive. Default: the whole batch.
 
         Returns:
-            :class:`ContrastiveOutput`.
+            :class:`ContrastiveOutput` (per-anchor terms and counts of this shard's anchors).
 
         Raises:
             ValueError: mismatched widths or label counts.
@@ -165,6 +172,8 @@ class SoftNearestNeighbourLoss(nn.Module):
             )
         if target_labels.shape != z_target.shape[:1] or prior_labels.shape != z_prior.shape[:1]:
             raise ValueError("target_labels must be [B] and prior_labels [M], matching the embeddings")
+        if shard is not None and not shard.is_whole:
+            z_prior, prior_labels = shard.gather(z_prior), shard.gather(prior_labels)
         candidates, candidate_labels = z_prior, prior_labels
         bank_z, bank_labels = self.bank()
         if bank_z.shape[0]:
@@ -182,7 +191,11 @@ class SoftNearestNeighbourLoss(nn.Module):
             has_positive, torch.logsumexp(logits, dim=1) - log_positive, torch.zeros_like(log_positive)
         )
         kept = int(has_positive.sum())
-        loss = per_anchor.sum() / max(kept, 1)
+        if shard is None or shard.is_whole:
+            loss = per_anchor.sum() / max(kept, 1)
+        else:
+            kept_everywhere = int(shard.sum_over_ranks(has_positive.sum().reshape(1)))
+            loss = per_anchor.sum() * (shard.world_size / max(kept_everywhere, 1))
 
         if update_bank if update_bank is not None else self.training:
             self.push(z_prior, prior_labels)

@@ -41,6 +41,7 @@ from mdm_kinemic.core.losses import (
     window_distillation_loss,
 )
 from mdm_kinemic.core.mic import MICModule
+from mdm_kinemic.core.sharding import BatchShard, shard_rows
 from mdm_kinemic.core.window import PriorWindow, gather_window, mine_prior_windows
 
 QSample = Callable[[Tensor, Tensor, Tensor], Tensor]
@@ -225,6 +226,26 @@ class KineMICBatch:
     def has_prior(self) -> bool:
         return self.x0_prior is not None
 
+    def rows(self, shard: BatchShard) -> "KineMICBatch":
+        """The pairs ``shard.start:shard.stop`` (a rank's share under data parallelism).
+
+        Raises:
+            ValueError: the shard is of another batch size.
+        """
+        size = self.x0_target.shape[0]
+        if shard.global_size != size:
+            raise ValueError(f"a shard of a {shard.global_size}-pair batch cannot cut this {size}-pair batch")
+        if shard.is_whole:
+            return self
+        cut = slice(shard.start, shard.stop)
+        return KineMICBatch(
+            x0_target=self.x0_target[cut], target_lengths=self.target_lengths[cut],
+            target_action=self.target_action[cut], target_text=list(self.target_text)[cut],
+            x0_prior=shard_rows(self.x0_prior, shard), prior_lengths=shard_rows(self.prior_lengths, shard),
+            prior_text=None if self.prior_text is None else list(self.prior_text)[cut],
+            prior_action=shard_rows(self.prior_action, shard),
+        )
+
 
 def _check_lengths(name: str, lengths: Tensor, batch: int, total: int) -> None:
     if lengths.shape != (batch,) or lengths.dtype in (torch.float16, torch.float32, torch.float64, torch.bool):
@@ -343,17 +364,20 @@ class KineMICObjective(nn.Module):
         self.mic = mic
         self.contrastive = SoftNearestNeighbourLoss(settings.contrastive_settings, embedding_dim=mic.output_dim)
 
-    def draw_condition_dropout(self, batch: int, device: torch.device) -> tuple[Tensor, Tensor]:
-        """Independent per-sample drops of the text and of the action condition: BoolTensors [B].
+    def draw_condition_dropout(self, batch: int, device: torch.device,
+                               shard: Optional[BatchShard] = None) -> tuple[Tensor, Tensor]:
+        """Independent per-sample drops of the text and of the action condition: BoolTensors [b].
 
         Only in training mode; in eval mode (validation losses) nothing is dropped, as upstream
-        MDM's mask_cond.
+        MDM's mask_cond. With a ``shard`` of a larger batch, drawn for the whole batch and sliced
+        (each pair gets its one-process draw).
         """
+        shard = shard or BatchShard.whole(batch)
         if not self.training:
             keep = torch.zeros(batch, dtype=torch.bool, device=device)
             return keep, keep.clone()
-        drop_text = torch.rand(batch, device=device) < self.settings.text_dropout
-        drop_action = torch.rand(batch, device=device) < self.settings.action_dropout
+        drop_text = shard.draw(lambda n: torch.rand(n, device=device)) < self.settings.text_dropout
+        drop_action = shard.draw(lambda n: torch.rand(n, device=device)) < self.settings.action_dropout
         return drop_text, drop_action
 
     def forward(
@@ -362,20 +386,26 @@ class KineMICObjective(nn.Module):
         timesteps: Tensor,
         noise_target: Optional[Tensor] = None,
         noise_prior: Optional[Tensor] = None,
+        shard: Optional[BatchShard] = None,
     ) -> ObjectiveOutput:
         """Compute every enabled term for ``batch``.
 
         Args:
-            batch: B (target, prior) pairs; priors may be omitted for the mdm_lora preset.
+            batch: B (target, prior) pairs; priors may be omitted for the mdm_lora preset. Under
+                data parallelism: this rank's b pairs, ``batch.rows(shard)``.
             timesteps: LongTensor [B], one diffusion step per pair (drawn by the caller's
                 schedule sampler), used for both the target and its prior.
             noise_target, noise_prior: the Gaussian noise of q_sample, drawn here when None.
+            shard: which rows of a larger batch ``batch`` is (core/sharding.py): the loss is then
+                this rank's part, whose average over ranks is the whole batch's loss, and Eq. 1's
+                candidates are every rank's priors. Default: the whole batch.
 
         Returns:
-            :class:`ObjectiveOutput`.
+            :class:`ObjectiveOutput`; its per-sample terms are this shard's.
 
         Raises:
-            ValueError: priors missing while a term needs them, or timesteps not [B].
+            ValueError: priors missing while a term needs them, timesteps not [B], or a shard of
+                another size.
         """
         settings, weights = self.settings, self.settings.weights
         student, teacher = self.denoisers
@@ -384,6 +414,9 @@ class KineMICObjective(nn.Module):
         device = x0_target.device
         if timesteps.shape != (size,):
             raise ValueError(f"timesteps must be [{size}], one per pair, got {tuple(timesteps.shape)}")
+        shard = shard or BatchShard.whole(size)
+        if shard.size != size:
+            raise ValueError(f"the shard holds {shard.size} pairs, the batch {size}")
         if settings.uses_prior and not batch.has_prior:
             raise ValueError(
                 f"the {settings.preset_name!r} objective needs priors: give KineMICBatch x0_prior, "
@@ -391,16 +424,16 @@ class KineMICObjective(nn.Module):
             )
         target_mask = frame_mask_from_lengths(batch.target_lengths.to(device), total)
         if noise_target is None:
-            noise_target = torch.randn_like(x0_target)
+            noise_target = shard.draw(lambda n: torch.randn(n, *x0_target.shape[1:], dtype=x0_target.dtype, device=device))
 
-        drop_text, drop_action = self.draw_condition_dropout(size, device)
+        drop_text, drop_action = self.draw_condition_dropout(size, device, shard)
         target_cond = Condition(
             text=list(batch.target_text), action=batch.target_action, drop_text=drop_text, drop_action=drop_action
         )
         x_t_target = self.q_sample(x0_target, timesteps, noise_target)
         target_out = student.denoise(x_t_target, timesteps, target_cond, target_mask)
         rec_target = reconstruction_loss(target_out.x0, x0_target, target_mask)
-        loss = weights.lambda_rec * rec_target.mean()
+        loss = weights.lambda_rec * shard.mean(rec_target)
 
         contrastive = rec_window = distillation = dww = window = prior_attention = None
         window_drop_text = window_drop_action = None
@@ -409,7 +442,7 @@ class KineMICObjective(nn.Module):
             x0_prior = batch.x0_prior
             prior_mask = frame_mask_from_lengths(batch.prior_lengths.to(device), x0_prior.shape[-1])
             if noise_prior is None:
-                noise_prior = torch.randn_like(x0_prior)
+                noise_prior = shard.draw(lambda n: torch.randn(n, *x0_prior.shape[1:], dtype=x0_prior.dtype, device=device))
             x_t_prior = self.q_sample(x0_prior, timesteps, noise_prior)
             with torch.no_grad():
                 teacher_out = teacher.denoise(x_t_prior, timesteps, Condition(text=list(batch.prior_text)), prior_mask)
@@ -421,7 +454,7 @@ class KineMICObjective(nn.Module):
             prior_attention = prior_mic.attention.detach()
             if settings.contrastive:
                 prior_action = batch.prior_action if batch.prior_action is not None else batch.target_action
-                contrastive = self.contrastive(target_mic.z, batch.target_action, prior_mic.z, prior_action)
+                contrastive = self.contrastive(target_mic.z, batch.target_action, prior_mic.z, prior_action, shard=shard)
                 loss = loss + weights.lambda_con * contrastive.loss
 
             if settings.uses_window:
@@ -430,7 +463,7 @@ class KineMICObjective(nn.Module):
                 x_t_window = gather_window(x_t_prior, window, total)
                 x0_window = gather_window(x0_prior, window, total)
                 teacher_window_features = gather_window(prior_features, window, total, time_dim=1)
-                window_drop_text, window_drop_action = self.draw_condition_dropout(size, device)
+                window_drop_text, window_drop_action = self.draw_condition_dropout(size, device, shard)
                 unconditional.append(window_drop_text & window_drop_action)
                 window_cond = Condition(
                     text=list(batch.target_text),
@@ -445,12 +478,12 @@ class KineMICObjective(nn.Module):
                 scale = dww if settings.dww else torch.ones_like(dww)
                 if settings.window_rec:
                     rec_window = reconstruction_loss(window_out.x0, x0_window, window_mask)
-                    loss = loss + weights.lambda_window_rec * (scale * rec_window).mean()
+                    loss = loss + weights.lambda_window_rec * shard.mean(scale * rec_window)
                 if settings.distillation:
                     distillation = window_distillation_loss(
                         window_out.features, teacher_window_features, window_mask, settings.distillation_normalisation
                     )
-                    loss = loss + weights.lambda_dist * (scale * distillation).mean()
+                    loss = loss + weights.lambda_dist * shard.mean(scale * distillation)
 
         return ObjectiveOutput(
             loss=loss,

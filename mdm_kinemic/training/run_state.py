@@ -31,6 +31,7 @@ import torch
 from mdm_kinemic.atomic import atomic_write_text
 from mdm_kinemic.core.kinematic_rerank import KinematicRerankSettings
 from mdm_kinemic.core.prompts import PromptAugmentationSettings
+from mdm_kinemic.training.settings import NetworkSettings
 
 TRAIN_SECTION = "train"
 """The key of args.json's kinemic section that holds a train_fewshot run's settings."""
@@ -44,6 +45,7 @@ RESUMABLE_KEYS = frozenset({
 ADDED_DEFAULTS: dict[str, Any] = {
     "rerank": dataclasses.asdict(KinematicRerankSettings()),
     "prompts": dataclasses.asdict(PromptAugmentationSettings()),
+    "network": dataclasses.asdict(NetworkSettings()),
 }
 MODEL_FILE = "model{step:09d}.pt"
 

@@ -72,6 +72,21 @@ class OptimSettings:
 
 
 @dataclass(frozen=True)
+class NetworkSettings:
+    """The pre-trained MDM's own regularisation while it is fine-tuned."""
+
+    network_dropout: Optional[float] = field(default=None, metadata={
+        "help": "dropout of the MDM transformer (positional encoding, attention, feed-forward) while "
+                "fine-tuning, LoRA's own excluded (--lora_dropout); default: the checkpoint's, which "
+                "upstream's get_model_args fixes at 0.1. 0 makes a step depend only on its drawn t, noise "
+                "and condition dropout, e.g. to check that torchrun ranks train as one process"})
+
+    def __post_init__(self) -> None:
+        if self.network_dropout is not None:
+            _check(0 <= self.network_dropout < 1, "network_dropout", "in [0, 1)", self.network_dropout)
+
+
+@dataclass(frozen=True)
 class NoiseSettings:
     """How the forward diffusion noises a target and its prior (DESIGN.md: "t and noise per pair")."""
 

@@ -89,6 +89,8 @@ def test_the_split_is_loaded_at_the_sizes_it_ran_with(bench):
     bench.preset = get_preset("tiny", per_class=7)
     bench.run("split")
     assert load_bench(bench.out, PRESETS["cpu"], jobs=1, devices=(), nice=0, keep_going=False).preset.per_class == 7
+    fewer = load_bench(bench.out, PRESETS["cpu"], jobs=1, devices=(), nice=0, keep_going=False, har_seeds=2).preset
+    assert (fewer.har_seeds, fewer.per_class) == (2, 7)  # only the seed count is replaced
     (bench.out / "status.json").write_text("{}")  # written before the driver recorded its sizes
     assert load_bench(bench.out, PRESETS["cpu"], jobs=1, devices=(), nice=0, keep_going=False).preset == PRESETS["cpu"]
 

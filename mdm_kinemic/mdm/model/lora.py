@@ -154,6 +154,33 @@ def inject_lora(model: nn.Module, settings: LoraSettings) -> Any:
     return peft_model
 
 
+def set_network_dropout(model: nn.Module, p: float) -> int:
+    """Set the dropout probability of every dropout of ``model`` except LoRA's own (``lora_dropout``).
+
+    Upstream's get_model_args (utils/model_util.py) builds MDM with dropout 0.1 whatever the
+    checkpoint's args say; this changes the ``nn.Dropout`` modules (positional encoding,
+    transformer layers) and the attention's dropout probability in place.
+
+    Args:
+        model: the network (a DualStreamMDM or any module).
+        p: dropout probability in [0, 1).
+
+    Returns:
+        How many dropouts were set.
+    """
+    count = 0
+    for name, module in model.named_modules():
+        if "lora_" in name:
+            continue
+        if isinstance(module, nn.Dropout):
+            module.p = p
+            count += 1
+        elif isinstance(module, nn.MultiheadAttention):
+            module.dropout = p
+            count += 1
+    return count
+
+
 def lora_parameter_names(model: nn.Module) -> list[str]:
     """Names of the LoRA adapter parameters (``lora_A`` / ``lora_B``) of ``model``."""
     return [name for name, _ in model.named_parameters() if ".lora_A." in name or ".lora_B." in name]

@@ -23,6 +23,14 @@ steps and at the end), ``run_step`` (forward_backward, optimise, EMA update, lr 
   uninterrupted one loss for loss.
 * ``log_step``: logs the number of completed steps (upstream logs the 0-based step index).
 
+Under ``torchrun --nproc_per_node N`` (data parallel, gloo) every rank builds the same global
+batch from the same seeded batcher and computes the objective on its contiguous share of the
+pairs (core/sharding.py: Eq. 1 sees every rank's priors, per-sample draws are the one-process
+draws); gradients are averaged over the ranks before clipping, so every rank takes the same
+step and the loss curve is the one-process run's with the same global batch (exactly so when the
+network's own dropout is off; with it on, each rank draws its own dropout masks). Rank 0 alone
+mines, writes checkpoints, logs and pictures; resuming works as in one process.
+
 ``run_fewshot_training(config)`` builds everything from a :class:`FewShotRunConfig` and runs it.
 """
 
@@ -53,8 +61,10 @@ from mdm_kinemic.core.objective import (
     ObjectiveSettings,
 )
 from mdm_kinemic.core.prompts import PromptAugmentationSettings, PromptSampler, prompt_sets
+from mdm_kinemic.core.sharding import merge_shard_scalars, shard_bounds, shard_rows
+from mdm_kinemic.distributed import Ranks, rank_device
 from mdm_kinemic.mdm.model.kinemic_mdm import KineMICModelSettings
-from mdm_kinemic.mdm.model.lora import LoraSettings
+from mdm_kinemic.mdm.model.lora import LoraSettings, set_network_dropout
 from mdm_kinemic.mdm.upstream.options import UpstreamSettings
 from mdm_kinemic.training.batching import FewShotBatcher, Normaliser, batch_to
 from mdm_kinemic.training.run_state import (
@@ -72,6 +82,7 @@ from mdm_kinemic.training.run_state import (
 from mdm_kinemic.training.settings import (
     FewShotDataSettings,
     LoggingSettings,
+    NetworkSettings,
     NoiseSettings,
     OptimSettings,
     RunSettings,
@@ -117,6 +128,7 @@ class FewShotRunConfig:
         logging: checkpoint and logging cadence, platform, pictures.
         rerank: kinematic re-ranking of the soft positives (default off).
         prompts: prompt augmentation of the student's text (default off).
+        network: the transformer's own dropout while fine-tuning (default: the checkpoint's).
     """
 
     run: RunSettings
@@ -133,6 +145,7 @@ class FewShotRunConfig:
     logging: LoggingSettings
     rerank: KinematicRerankSettings = dataclasses.field(default_factory=KinematicRerankSettings)
     prompts: PromptAugmentationSettings = dataclasses.field(default_factory=PromptAugmentationSettings)
+    network: NetworkSettings = dataclasses.field(default_factory=NetworkSettings)
 
     def __post_init__(self) -> None:
         if self.prompts.prompt_augmentation and self.data.target_text != "prompt":
@@ -238,6 +251,7 @@ def _define_train_loop(upstream: types.ModuleType) -> type:
             self.save_dir = args.save_dir
             self.overwrite = True
             self.device = next(model.parameters()).device
+            self.ranks: Ranks = getattr(args, "kinemic_ranks", None) or Ranks()
 
             self.objective = KineMICObjective(
                 model.student, model.teacher, MICModule(model.latent_dim), diffusion.q_sample, config.objective
@@ -259,6 +273,7 @@ def _define_train_loop(upstream: types.ModuleType) -> type:
             self.last_scalars: dict[str, float] = {}
 
             self._load_and_sync_parameters()
+            self.ranks.broadcast_tensors(self.trainable_params)  # as DDP: every rank starts from rank 0's
             self.opt = torch.optim.AdamW(
                 self.mp_trainer.master_params, lr=self.lr, weight_decay=self.weight_decay,
                 betas=(0.9, config.optim.adam_beta2),
@@ -268,7 +283,7 @@ def _define_train_loop(upstream: types.ModuleType) -> type:
             self.eval_wrapper, self.eval_data, self.eval_gt_data = None, None, None
             self.use_ddp = False
             self.ddp_model = self.model
-            self.loss_log = LossLog(Path(self.save_dir) / LOSS_LOG_FILE, self.resume_step)
+            self.loss_log = LossLog(Path(self.save_dir) / LOSS_LOG_FILE, self.resume_step) if self.ranks.is_main else None
             if self.resume_step:
                 # last: restoring the RNG states must follow every draw made while building
                 self._load_optimizer_state()
@@ -323,6 +338,7 @@ def _define_train_loop(upstream: types.ModuleType) -> type:
             """
             self.mp_trainer.zero_grad()
             size = batch.x0_target.shape[0]
+            # every per-sample draw is made for the whole batch (the same on every rank), then cut
             t, weights = self.schedule_sampler.sample(size, self.device)
             # the uniform sampler's importance weights are all 1: the objective takes none
             assert bool((weights == 1).all())
@@ -332,19 +348,25 @@ def _define_train_loop(upstream: types.ModuleType) -> type:
                 noise = torch.randn(*batch.x0_target.shape[:3], frames, device=self.device)
                 noise_target = noise[..., : batch.x0_target.shape[-1]]
                 noise_prior = noise[..., : batch.x0_prior.shape[-1]]
+            shard = self.ranks.batch_shard(size)
+            local, t = batch.rows(shard), shard_rows(t, shard)
             self._mic_attention.clear()
-            out = self.objective(batch, t, noise_target, noise_prior)
+            out = self.objective(local, t, shard_rows(noise_target, shard), shard_rows(noise_prior, shard), shard=shard)
             scalars = out.scalars()
             self._stop_if_not_finite(out.loss, scalars)
             self.mp_trainer.backward(out.loss)
+            self.ranks.average_gradients(self.trainable_params)
             if self.config.optim.grad_clip > 0:
                 norm = torch.nn.utils.clip_grad_norm_(self.trainable_params, self.config.optim.grad_clip)
                 scalars["grad_norm_before_clip"] = float(norm)
                 self._stop_if_not_finite(norm, scalars)
+            if self.ranks.world_size > 1:
+                sizes = [b - a for a, b in shard_bounds(size, self.ranks.world_size)]
+                scalars = merge_shard_scalars(self.ranks.all_gather(scalars), sizes)
             for key, value in scalars.items():
                 diffusion_logger.logkv_mean(key, value)
             upstream.log_loss_dict(self.diffusion, t, {"rec_target": out.rec_target.detach()})
-            self.last_output, self.last_batch, self.last_scalars = out, (batch, cond), scalars
+            self.last_output, self.last_batch, self.last_scalars = out, (local, cond), scalars
 
         def _stop_if_not_finite(self, value: torch.Tensor, scalars: dict[str, float]) -> None:
             # before the optimizer step: the parameters and every saved checkpoint stay finite
@@ -368,8 +390,9 @@ def _define_train_loop(upstream: types.ModuleType) -> type:
 
             self.model.train()
             self.objective.train()
+            main = self.ranks.is_main
             bar = tqdm(total=self.num_steps, initial=self.total_step(), unit="step", desc="KineMIC",
-                       disable=not self.config.logging.progress, dynamic_ncols=True)
+                       disable=not (self.config.logging.progress and main), dynamic_ncols=True)
             started, done = time.perf_counter(), 0
             while self.total_step() < self.num_steps:
                 step_started = time.perf_counter()
@@ -380,7 +403,8 @@ def _define_train_loop(upstream: types.ModuleType) -> type:
                 step = self.total_step()
                 # wall time goes to the platform only: losses.jsonl must repeat exactly on resume
                 diffusion_logger.logkv_mean("sec_per_step", time.perf_counter() - step_started)
-                self.loss_log.append(step, self.last_scalars)
+                if main:
+                    self.loss_log.append(step, self.last_scalars)
                 bar.set_postfix(_postfix(self.last_scalars), refresh=False)
                 bar.update(1)
                 if step % self.log_interval == 0:
@@ -388,10 +412,12 @@ def _define_train_loop(upstream: types.ModuleType) -> type:
                         if key in ("step", "samples") or "_q" in key:
                             continue
                         self.train_platform.report_scalar(name=key, value=value, iteration=step, group_name="Loss")
-                if step % self.save_interval == 0 or step == self.num_steps:
+                if (step % self.save_interval == 0 or step == self.num_steps) and main:
                     self.save()
             bar.close()
-            self._write_summary(done, time.perf_counter() - started)
+            if main:
+                self._write_summary(done, time.perf_counter() - started)
+            self.ranks.barrier()
 
         # -- saving -----------------------------------------------------------------------------
 
@@ -681,16 +707,10 @@ def run_fewshot_training(config: FewShotRunConfig) -> Path:
 
     config = config.with_absolute_paths()
     save_dir = Path(config.run.save_dir)
+    ranks = Ranks.from_env()
     inputs = check_run_inputs(config)  # before anything is written or computed
-    created = not save_dir.exists()
-    save_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        resume_step = check_save_dir(save_dir, config.to_json())
-    except RunDirError:
-        if created:
-            save_dir.rmdir()
-        raise
-    device = _device(config.run.device)
+    resume_step = ranks.on_main(lambda: _open_save_dir(save_dir, config))
+    device = _device(rank_device(config.run.device, ranks))
     seed_everything(config.optim.seed)
     checkpoint_path, width, norm, targets = inputs.checkpoint, inputs.width, inputs.norm, inputs.targets
     source = HumanML3D(config.data.source_data)
@@ -698,7 +718,11 @@ def run_fewshot_training(config: FewShotRunConfig) -> Path:
         state = load_checkpoint_file(checkpoint_paths(save_dir, resume_step)["state"])
         mining = MiningResult.from_dict(state["mining_pool"])
     else:
-        mining = _mine(config, targets, source, save_dir, device)
+        # rank 0 mines and writes the reports; every rank trains on the same pool
+        mining = MiningResult.from_dict(ranks.on_main(lambda: _mine(config, targets, source, save_dir, device).to_dict()))
+    # the mining encoder's construction draws random numbers on rank 0 only: every rank goes on
+    # from rank 0's generators, as one process would
+    restore_rng_state(ranks.broadcast(capture_rng_state()))
     text = target_text(targets, mining.prompts, config.data.target_text)
     sets = prompt_sets(targets.class_names, mining.prompts, config.prompts)
     pools = [mining.captions(c) for c in range(len(targets.class_names))]
@@ -717,6 +741,8 @@ def run_fewshot_training(config: FewShotRunConfig) -> Path:
         checkpoint_path, model_settings, config.lora, mdm_root=config.upstream.mdm_root,
         clip_weights=config.upstream.clip_weights, device=device, expected_features=width,
     )
+    if config.network.network_dropout is not None:
+        set_network_dropout(loaded.model, config.network.network_dropout)
     args = loaded.args
     optim, log_settings = config.optim, config.logging
     for key, value in {
@@ -737,18 +763,35 @@ def run_fewshot_training(config: FewShotRunConfig) -> Path:
         "target_ids": list(targets.ids),
         "mining_pool": mining.to_dict(),
     }
-    write_run_args(save_dir, loaded.model, args.kinemic_record)
+    args.kinemic_ranks = ranks
+    if ranks.is_main:
+        write_run_args(save_dir, loaded.model, args.kinemic_record)
     prior_texts = [c.text for pool in pools for c in pool] if config.objective.uses_prior else []
     _prewarm_text_features(loaded.model, [*text, *(p for s in sets for p in s), *prior_texts])
 
     from diffusion import logger as diffusion_logger
 
-    diffusion_logger.configure(dir=str(save_dir), format_strs=["log"], log_suffix=f"_from{resume_step or 0:09d}")
-    platform = _platform(log_settings.train_platform_type, save_dir)
+    diffusion_logger.configure(dir=str(save_dir), format_strs=["log"] if ranks.is_main else [],
+                               log_suffix=f"_from{resume_step or 0:09d}")
+    platform = _platform(log_settings.train_platform_type if ranks.is_main else "NoPlatform", save_dir)
     platform.report_args(config.to_json(), name="Args")
     loop = kinemic_train_loop_class()(args, platform, loaded.model, loaded.diffusion, batcher)
     if loop.total_step() >= optim.num_steps:
         logger.info("%s already holds step %d >= --num_steps %d: nothing to do", save_dir, loop.total_step(), optim.num_steps)
     loop.run_loop()
     platform.close()
+    ranks.close()
     return save_dir
+
+
+def _open_save_dir(save_dir: Path, config: FewShotRunConfig) -> Optional[int]:
+    """Create save_dir and decide new run or resume (:func:`check_save_dir`); a folder created
+    here is removed again when it is refused."""
+    created = not save_dir.exists()
+    save_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        return check_save_dir(save_dir, config.to_json())
+    except RunDirError:
+        if created:
+            save_dir.rmdir()
+        raise
