@@ -72,7 +72,8 @@ class Level:
 
 
 def factors(preset: BenchPreset) -> dict[str, tuple[Level, ...]]:
-    """The study's factors and their levels other than the baseline's (issue 19's list).
+    """The study's factors and their levels other than the baseline's (issue 19's list, plus dww,
+    which the default split's Table 2 puts beside L_dist among the terms that cost accuracy).
 
     The few-shot schedule keeps the preset's steps x learning rate at twice or half the
     preset's; the teacher's strength is its checkpoint at half its steps (the teacher stage
@@ -83,6 +84,7 @@ def factors(preset: BenchPreset) -> dict[str, tuple[Level, ...]]:
         "eq5_scale": (Level("element", ("--distillation_normalisation", "element")),
                       Level("authors_broadcast", ("--distillation_normalisation", "authors_broadcast"))),
         "lambda_dist": (Level("0.1", ("--lambda_dist", "0.1")), Level("0", ("--no-distillation",))),
+        "dww": (Level("off", ("--no-dww",)),),
         "action_init": (Level("randn", ("--action_init", "randn")),),
         "fewshot_schedule": (Level(f"{2 * steps}x{lr:g}", ("--num_steps", str(2 * steps))),
                              Level(f"{steps}x{lr / 2:g}", ("--lr", f"{lr / 2:g}"))),
