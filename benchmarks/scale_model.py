@@ -9,6 +9,10 @@ Per-unit costs come from the JSON files of three benchmarks run on one device:
 - an ST-GCN clip pass in training and in testing at PYSKL's width 64 on 100 frames
   (bench_stgcn.py: a training epoch and a test pass, divided by their clips).
 
+A step's cost is taken as linear in its pairs (train_fewshot's step holds every target and its
+soft pair): an NTU-120 step of 1,200 pairs costs 40 measured 30-pair steps (bench_train_step.py's
+``batch_pairs``).
+
 Two runs are projected: the paper's Table 1 row (5,000 steps, 3 classes x 383 synthetic
 motions, ST-GCN on 30 real + 1,149 synthetic clips for 5 seeds x 80 epochs, tested on the 1,706
 NTU-VIBE test clips) and an NTU-120 all-class run (120 classes x 10 shots, 383 motions per
@@ -42,7 +46,8 @@ class Scenario:
 
     Attributes:
         name: label of the run.
-        fewshot_steps: KineMIC training steps (global batch: the measured 30 + 30 clips).
+        fewshot_steps: KineMIC training steps.
+        pairs_per_step: (target, prior) pairs of a step's global batch: every target of the run.
         motions: synthetic motions sampled.
         diffusion_steps: sampling steps per motion.
         har_train_clips: ST-GCN training clips (real + synthetic).
@@ -53,6 +58,7 @@ class Scenario:
 
     name: str
     fewshot_steps: int
+    pairs_per_step: int
     motions: int
     diffusion_steps: int
     har_train_clips: int
@@ -62,8 +68,8 @@ class Scenario:
 
 
 SCENARIOS = (
-    Scenario("paper Table 1 row (NTU-VIBE, 3 classes)", 5000, 3 * 383, 50, 30 + 3 * 383, 80, 5, 1706),
-    Scenario("NTU-120 all classes (120 x 10 shots)", 5000, 120 * 383, 50, 120 * 10 + 120 * 383, 80, 5, 50919),
+    Scenario("paper Table 1 row (NTU-VIBE, 3 classes)", 5000, 30, 3 * 383, 50, 30 + 3 * 383, 80, 5, 1706),
+    Scenario("NTU-120 all classes (120 x 10 shots)", 5000, 1200, 120 * 383, 50, 120 * 10 + 120 * 383, 80, 5, 50919),
 )
 
 
@@ -73,6 +79,7 @@ class UnitCosts:
 
     device: str
     step_s: float
+    step_pairs: int
     motion_s_per_diffusion_step: float
     stgcn_train_clip_s: float
     stgcn_test_clip_s: float
@@ -91,6 +98,7 @@ def read_units(train_step: Path, sampling: Path, stgcn: Path) -> UnitCosts:
     return UnitCosts(
         device=step["device"],
         step_s=step["median_s"]["b"],
+        step_pairs=step["batch_pairs"],
         motion_s_per_diffusion_step=1.0 / sample["routes"]["synth"]["motions_per_second"] / sample["config"]["steps"],
         stgcn_train_clip_s=har["seconds"]["train_epoch_1179"] / train_clips,
         stgcn_test_clip_s=har["seconds"]["test_pass"] / har["setting"]["test_clips"],
@@ -99,7 +107,7 @@ def read_units(train_step: Path, sampling: Path, stgcn: Path) -> UnitCosts:
 
 def project(scenario: Scenario, units: UnitCosts, devices: int) -> dict[str, float]:
     """Hours of each stage and in total of ``scenario`` on ``devices`` devices (ideal scaling, module doc)."""
-    training = scenario.fewshot_steps * units.step_s / devices
+    training = scenario.fewshot_steps * units.step_s * scenario.pairs_per_step / units.step_pairs / devices
     sampling = scenario.motions * scenario.diffusion_steps * units.motion_s_per_diffusion_step / devices
     seed = scenario.har_epochs * scenario.har_train_clips * units.stgcn_train_clip_s + scenario.har_test_clips * units.stgcn_test_clip_s
     har = math.ceil(scenario.har_seeds / min(devices, scenario.har_seeds)) * seed
