@@ -21,8 +21,6 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-from mdm_kinemic.core.sharding import BatchShard, shard_bounds
-
 __all__ = ["Ranks", "rank_device", "shard_by_cost"]
 
 T = TypeVar("T")
@@ -130,21 +128,17 @@ class Ranks:
             raise error
         return result
 
-    def batch_shard(self, global_size: int) -> BatchShard:
-        """This rank's contiguous rows of a batch of ``global_size`` pairs (core/sharding.py), with
-        a gather that carries gradients back to each rank's rows and a sum over ranks.
-
-        Raises:
-            ValueError: fewer pairs than ranks.
-        """
-        bounds = shard_bounds(global_size, self.world_size)
-        start, stop = bounds[self.rank]
+    def gather_rows(self, tensor: Tensor, sizes: Sequence[int]) -> Tensor:
+        """Every rank's rows [sizes[r], ...] concatenated in rank order [sum(sizes), ...] on every
+        rank; the gradient of each rank's rows flows back to that rank, summed over every rank's
+        loss. ``tensor`` is this rank's rows (sizes[rank] of them)."""
         if self.world_size == 1:
-            return BatchShard(start, stop, global_size)
-        sizes = tuple(b - a for a, b in bounds)
+            return tensor
+        return _GatherRows.apply(tensor, tuple(sizes), self.rank)
 
-        return BatchShard(start, stop, global_size, self.world_size,
-                          gather=lambda tensor: _GatherRows.apply(tensor, sizes, self.rank), sum_over_ranks=_all_reduce_sum)
+    def sum(self, tensor: Tensor) -> Tensor:
+        """``tensor`` summed over the ranks (no gradient)."""
+        return tensor if self.world_size == 1 else _all_reduce_sum(tensor)
 
     def broadcast_tensors(self, tensors: Sequence[Tensor]) -> None:
         """Overwrite ``tensors`` in place with rank 0's values (DDP's start: every rank's replica

@@ -16,8 +16,8 @@ loss:
   the generator every rank shares and sliced (:meth:`BatchShard.draw`), so each pair gets the
   draw it gets in one process.
 
-A :meth:`BatchShard.whole` batch (one process) leaves every computation exactly as it was.
-mdm_kinemic/distributed.py builds the sharded form from torch.distributed.
+A :meth:`BatchShard.whole` batch (one process) leaves every computation exactly as it was;
+:func:`rank_shard` builds a rank's shard on torch.distributed (mdm_kinemic/distributed.py).
 """
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ from typing import Callable, Mapping, Sequence
 
 from torch import Tensor
 
-__all__ = ["BatchShard", "merge_shard_scalars", "shard_bounds", "shard_rows"]
+from mdm_kinemic.distributed import Ranks
+
+__all__ = ["BatchShard", "merge_shard_scalars", "rank_shard", "shard_bounds", "shard_rows"]
 
 
 def _identity(tensor: Tensor) -> Tensor:
@@ -113,6 +115,22 @@ class BatchShard:
         the value it gets in one process, as long as every rank's generator is in the same state."""
         drawn = sample(self.global_size)
         return drawn if self.is_whole else drawn[self.start : self.stop]
+
+
+def rank_shard(ranks: Ranks, global_size: int) -> BatchShard:
+    """The contiguous rows of a batch of ``global_size`` pairs that rank ``ranks.rank`` holds, with a
+    gather over the ranks that carries gradients back and a sum over the ranks.
+
+    Raises:
+        ValueError: fewer pairs than ranks.
+    """
+    bounds = shard_bounds(global_size, ranks.world_size)
+    start, stop = bounds[ranks.rank]
+    if ranks.world_size == 1:
+        return BatchShard(start, stop, global_size)
+    sizes = [b - a for a, b in bounds]
+    return BatchShard(start, stop, global_size, ranks.world_size,
+                      gather=lambda tensor: ranks.gather_rows(tensor, sizes), sum_over_ranks=ranks.sum)
 
 
 #: how a logged scalar of :meth:`ObjectiveOutput.scalars` combines over shards: the loss terms

@@ -18,7 +18,7 @@ from conftest import TinyDenoiser, linear_q_sample  # noqa: E402  (the tests' ow
 from mdm_kinemic.core.contrastive import ContrastiveSettings  # noqa: E402
 from mdm_kinemic.core.mic import MICModule  # noqa: E402
 from mdm_kinemic.core.objective import KineMICBatch, KineMICObjective, ObjectiveSettings  # noqa: E402
-from mdm_kinemic.core.sharding import merge_shard_scalars, shard_bounds  # noqa: E402
+from mdm_kinemic.core.sharding import merge_shard_scalars, rank_shard, shard_bounds  # noqa: E402
 from mdm_kinemic.distributed import Ranks  # noqa: E402
 
 PAIRS, FEATURES, FRAMES, PRIOR_FRAMES, STEPS = 5, 6, 12, 20, 3
@@ -55,7 +55,7 @@ def main(out: Path) -> None:
     for _ in range(STEPS):
         whole = batch(data)
         timesteps = torch.randint(0, 1000, (PAIRS,), generator=data)
-        shard = ranks.batch_shard(PAIRS)
+        shard = rank_shard(ranks, PAIRS)
         out_step = objective(whole.rows(shard), timesteps[shard.start : shard.stop], shard=shard)
         optimizer.zero_grad()
         out_step.loss.backward()

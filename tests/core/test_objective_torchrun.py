@@ -1,5 +1,5 @@
 """The objective under data parallelism: two gloo ranks, each on its share of one batch, train as
-one process on the whole batch (core/sharding.py, distributed.Ranks.batch_shard)."""
+one process on the whole batch (core/sharding.py, rank_shard)."""
 
 from __future__ import annotations
 

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from mdm_kinemic.core.objective import KineMICBatch
-from mdm_kinemic.core.sharding import BatchShard, merge_shard_scalars, shard_bounds, shard_rows
+from mdm_kinemic.core.sharding import BatchShard, merge_shard_scalars, rank_shard, shard_bounds, shard_rows
+from mdm_kinemic.distributed import Ranks
 
 
 def test_rows_are_contiguous_and_the_first_ranks_take_the_remainder():
@@ -14,6 +15,7 @@ def test_rows_are_contiguous_and_the_first_ranks_take_the_remainder():
     assert shard_bounds(5, 1) == [(0, 5)]
     with pytest.raises(ValueError, match="cannot be split over 3 ranks"):
         shard_bounds(2, 3)
+    assert rank_shard(Ranks(), 5) == BatchShard.whole(5)  # one process: the whole batch
 
 
 def test_the_ranks_average_of_shard_means_is_the_batch_mean():

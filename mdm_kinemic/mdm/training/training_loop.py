@@ -61,7 +61,7 @@ from mdm_kinemic.core.objective import (
     ObjectiveSettings,
 )
 from mdm_kinemic.core.prompts import PromptAugmentationSettings, PromptSampler, prompt_sets
-from mdm_kinemic.core.sharding import merge_shard_scalars, shard_bounds, shard_rows
+from mdm_kinemic.core.sharding import merge_shard_scalars, rank_shard, shard_bounds, shard_rows
 from mdm_kinemic.distributed import Ranks, rank_device
 from mdm_kinemic.mdm.model.kinemic_mdm import KineMICModelSettings
 from mdm_kinemic.mdm.model.lora import LoraSettings, set_network_dropout
@@ -348,7 +348,7 @@ def _define_train_loop(upstream: types.ModuleType) -> type:
                 noise = torch.randn(*batch.x0_target.shape[:3], frames, device=self.device)
                 noise_target = noise[..., : batch.x0_target.shape[-1]]
                 noise_prior = noise[..., : batch.x0_prior.shape[-1]]
-            shard = self.ranks.batch_shard(size)
+            shard = rank_shard(self.ranks, size)
             local, t = batch.rows(shard), shard_rows(t, shard)
             self._mic_attention.clear()
             out = self.objective(local, t, shard_rows(noise_target, shard), shard_rows(noise_prior, shard), shard=shard)
