@@ -134,10 +134,14 @@ class Ranks:
         loss. ``tensor`` is this rank's rows (sizes[rank] of them)."""
         if self.world_size == 1:
             return tensor
+        if len(sizes) != self.world_size or tensor.shape[0] != sizes[self.rank]:
+            raise ValueError(f"rank {self.rank} holds {tensor.shape[0]} rows, the plan {list(sizes)} gives it "
+                             f"{sizes[self.rank] if self.rank < len(sizes) else 'none'}")
         return _GatherRows.apply(tensor, tuple(sizes), self.rank)
 
     def sum(self, tensor: Tensor) -> Tensor:
-        """``tensor`` summed over the ranks (no gradient)."""
+        """``tensor`` summed over the ranks (no gradient; reduced in host memory, returned on its
+        device and in its dtype)."""
         return tensor if self.world_size == 1 else _all_reduce_sum(tensor)
 
     def broadcast_tensors(self, tensors: Sequence[Tensor]) -> None:
@@ -155,16 +159,17 @@ class Ranks:
 
     def average_gradients(self, parameters: Sequence[Tensor]) -> None:
         """Replace every parameter's gradient by its mean over the ranks (one all_reduce of the
-        flattened gradients; a parameter without a gradient counts as zero), as DDP does after
-        backward, so that every rank takes the same optimizer step."""
-        if self.world_size == 1 or not parameters:
+        flattened gradients, through host memory), as DDP does after backward, so that every rank
+        takes the same optimizer step. A parameter without a gradient keeps none (AdamW then skips
+        it, as in one process); every rank runs the same graph, so the same ones have none."""
+        with_grad = [p for p in parameters if p.grad is not None]
+        if self.world_size == 1 or not with_grad:
             return
-        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in parameters]
-        flat = _all_reduce_sum(torch.cat([g.reshape(-1) for g in grads])) / self.world_size
+        flat = _all_reduce_sum(torch.cat([p.grad.reshape(-1) for p in with_grad])) / self.world_size
         offset = 0
-        for p, g in zip(parameters, grads):
-            p.grad = flat[offset : offset + g.numel()].view_as(p).clone()
-            offset += g.numel()
+        for p in with_grad:
+            p.grad = flat[offset : offset + p.numel()].view_as(p).to(p.grad.dtype).clone()
+            offset += p.numel()
 
     def close(self) -> None:
         """Leave the process group (after the last collective)."""

@@ -51,9 +51,17 @@ from mdm_kinemic.distributed import Ranks
 ranks = Ranks.from_env()
 shared = ranks.broadcast({"plan": [1, 2, 3]} if ranks.is_main else None)
 gathered = ranks.all_gather(ranks.rank * 10)
+def refuse():
+    raise ValueError(f"refused on rank {ranks.rank}")
+try:
+    ranks.on_main(refuse)
+    raised = None
+except ValueError as err:
+    raised = str(err)
 ranks.barrier()
 with open(f"{sys.argv[1]}/rank{ranks.rank}.json", "w") as f:
-    json.dump({"rank": ranks.rank, "world": ranks.world_size, "shared": shared, "gathered": gathered}, f)
+    json.dump({"rank": ranks.rank, "world": ranks.world_size, "shared": shared, "gathered": gathered,
+               "raised": raised}, f)
 ranks.close()
 """
 
@@ -64,4 +72,6 @@ def test_two_gloo_ranks_share_rank_zeros_object_and_gather_in_rank_order(torchru
     assert done.returncode == 0, done.stderr[-3000:]
     for rank in (0, 1):
         record = json.loads((tmp_path / f"rank{rank}.json").read_text())
-        assert record == {"rank": rank, "world": 2, "shared": {"plan": [1, 2, 3]}, "gathered": [0, 10]}
+        # rank 0 alone ran the work; its exception is raised on every rank
+        assert record == {"rank": rank, "world": 2, "shared": {"plan": [1, 2, 3]}, "gathered": [0, 10],
+                          "raised": "refused on rank 0"}

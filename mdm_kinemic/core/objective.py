@@ -417,6 +417,10 @@ class KineMICObjective(nn.Module):
         shard = shard or BatchShard.whole(size)
         if shard.size != size:
             raise ValueError(f"the shard holds {shard.size} pairs, the batch {size}")
+        if not shard.is_whole and settings.distillation and settings.distillation_normalisation == "authors_broadcast":
+            # that form sums every sample's feature differences over the batch: a shard sees only its own
+            raise ValueError("--distillation_normalisation authors_broadcast couples the whole batch and is not "
+                             "computed on a shard: run it in one process, or use frame or element under torchrun")
         if settings.uses_prior and not batch.has_prior:
             raise ValueError(
                 f"the {settings.preset_name!r} objective needs priors: give KineMICBatch x0_prior, "

@@ -25,7 +25,9 @@ PAIRS, FEATURES, FRAMES, PRIOR_FRAMES, STEPS = 5, 6, 12, 20, 3
 
 
 def batch(generator: torch.Generator) -> KineMICBatch:
-    """Five pairs of three classes; class 2 has a single target (its anchor's positive is on another rank)."""
+    """Five pairs of three classes. Rank 0 holds pairs 0-2, rank 1 pairs 3-4 (with two ranks); the
+    priors' pseudo-classes put the only positive of anchors 0 and 2 (class 0) on rank 1 and leave
+    anchor 3 (class 2) without any, bank included: it is excluded, and the anchor count is global."""
     return KineMICBatch(
         x0_target=torch.randn(PAIRS, FEATURES, 1, FRAMES, generator=generator),
         target_lengths=torch.tensor([12, 9, 7, 12, 10]),
@@ -34,6 +36,7 @@ def batch(generator: torch.Generator) -> KineMICBatch:
         x0_prior=torch.randn(PAIRS, FEATURES, 1, PRIOR_FRAMES, generator=generator),
         prior_lengths=torch.tensor([20, 14, 18, 6, 20]),
         prior_text=["kick high", "wave both arms", "side kick", "sit down", "wave"],
+        prior_action=torch.tensor([1, 1, 1, 0, 1]),
     )
 
 
@@ -45,10 +48,12 @@ def main(out: Path) -> None:
         "full", text_dropout=0.3, action_dropout=0.3,
         contrastive_settings=ContrastiveSettings(learnable_temperature=True, bank_size=4))
     objective = KineMICObjective(student, teacher, MICModule(16), linear_q_sample, settings)
-    params = [p for p in [*student.parameters(), *objective.parameters()] if p.requires_grad]
+    # a parameter no loss reaches keeps no gradient: weight decay must skip it on every rank
+    unused = torch.nn.Parameter(torch.ones(3))
+    params = [p for p in [*student.parameters(), *objective.parameters()] if p.requires_grad] + [unused]
     # plain SGD: Adam would turn the float noise of a gradient that is zero in exact arithmetic
     # (attention key biases, softmax-invariant) into full-size steps of random sign
-    optimizer = torch.optim.SGD(params, lr=0.1)
+    optimizer = torch.optim.SGD(params, lr=0.1, weight_decay=0.01)
     data = torch.Generator().manual_seed(1)
     sizes = [b - a for a, b in shard_bounds(PAIRS, ranks.world_size)]
     steps = []

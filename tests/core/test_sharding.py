@@ -60,3 +60,19 @@ def test_logged_scalars_merge_as_one_process_would_log_them():
                                     "dww_min": 0.1, "dww_max": 0.9, "grad_norm_before_clip": 4.0})
     with pytest.raises(ValueError, match="the same scalars"):
         merge_shard_scalars([rank0, {"loss": 1.0}], [3, 2])
+
+
+
+def test_the_authors_broadcast_form_is_refused_on_a_shard(make_tiny_denoiser, q_sample):
+    from mdm_kinemic.core.mic import MICModule
+    from mdm_kinemic.core.objective import KineMICObjective, ObjectiveSettings
+
+    settings = ObjectiveSettings.preset("full", distillation_normalisation="authors_broadcast")
+    objective = KineMICObjective(make_tiny_denoiser(n_actions=2), make_tiny_denoiser(seed=1), MICModule(16), q_sample,
+                                 settings)
+    batch = KineMICBatch(x0_target=torch.zeros(2, 6, 1, 4), target_lengths=torch.tensor([4, 3]),
+                         target_action=torch.tensor([0, 1]), target_text=["a", "b"], x0_prior=torch.zeros(2, 6, 1, 8),
+                         prior_lengths=torch.tensor([8, 6]), prior_text=["x", "y"])
+    with pytest.raises(ValueError, match="authors_broadcast couples the whole batch"):
+        objective(batch, torch.tensor([1, 2]), shard=BatchShard(0, 2, 4, 2))
+    assert objective(batch, torch.tensor([1, 2])).loss.isfinite()  # the whole batch in one process

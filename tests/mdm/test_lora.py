@@ -15,6 +15,7 @@ from mdm_kinemic.mdm.model.lora import (
     LoraSettings,
     inject_lora,
     lora_parameter_names,
+    set_network_dropout,
 )
 
 # --- settings (no upstream needed) ---------------------------------------------------------------
@@ -218,3 +219,16 @@ def test_target_group_without_a_match_is_refused():
 
 def test_every_target_group_has_a_pattern():
     assert set(LoraSettings().targets) == set(LORA_TARGETS)
+
+
+def test_network_dropout_leaves_loras_own_alone():
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.dropout = torch.nn.Dropout(0.1)
+            self.attention = torch.nn.MultiheadAttention(8, 2, dropout=0.1)
+            self.lora_dropout = torch.nn.ModuleDict({"default": torch.nn.Dropout(0.1)})
+
+    net = Net()
+    assert set_network_dropout(net, 0.0) == 2
+    assert (net.dropout.p, net.attention.dropout, net.lora_dropout["default"].p) == (0.0, 0.0, 0.1)

@@ -273,7 +273,8 @@ def _define_train_loop(upstream: types.ModuleType) -> type:
             self.last_scalars: dict[str, float] = {}
 
             self._load_and_sync_parameters()
-            self.ranks.broadcast_tensors(self.trainable_params)  # as DDP: every rank starts from rank 0's
+            # as DDP: every rank starts from rank 0's weights (and EMA)
+            self.ranks.broadcast_tensors([*self.trainable_params, *(self.model_avg or [])])
             self.opt = torch.optim.AdamW(
                 self.mp_trainer.master_params, lr=self.lr, weight_decay=self.weight_decay,
                 betas=(0.9, config.optim.adam_beta2),
@@ -321,6 +322,7 @@ def _define_train_loop(upstream: types.ModuleType) -> type:
             state = load_checkpoint_file(paths["state"])
             self.data.load_state_dict(state["batcher"])
             restore_rng_state(state["rng"])
+            _restore_own_cuda_rng(state, self.device)
 
         # -- one step ---------------------------------------------------------------------------
 
@@ -365,12 +367,18 @@ def _define_train_loop(upstream: types.ModuleType) -> type:
                 scalars = merge_shard_scalars(self.ranks.all_gather(scalars), sizes)
             for key, value in scalars.items():
                 diffusion_logger.logkv_mean(key, value)
-            upstream.log_loss_dict(self.diffusion, t, {"rec_target": out.rec_target.detach()})
+            t_all, rec_all = t, out.rec_target.detach()
+            if self.ranks.world_size > 1:  # the quartile breakdown of the whole batch, as one process logs it
+                parts = self.ranks.all_gather((t.cpu(), rec_all.cpu()))
+                t_all, rec_all = (torch.cat([p[i] for p in parts]) for i in (0, 1))
+            upstream.log_loss_dict(self.diffusion, t_all, {"rec_target": rec_all})
             self.last_output, self.last_batch, self.last_scalars = out, (local, cond), scalars
 
         def _stop_if_not_finite(self, value: torch.Tensor, scalars: dict[str, float]) -> None:
-            # before the optimizer step: the parameters and every saved checkpoint stay finite
-            if not bool(torch.isfinite(value)):
+            # before the optimizer step: the parameters and every saved checkpoint stay finite;
+            # under torchrun the ranks agree first, so that all stop, not one amid a collective
+            bad = torch.tensor([0.0 if bool(torch.isfinite(value)) else 1.0])
+            if float(self.ranks.sum(bad)) > 0:
                 last = latest_complete_step(self.save_dir)
                 terms = ", ".join(f"{k} {v:.4g}" for k, v in scalars.items())
                 raise NonFiniteLossError(
@@ -438,6 +446,7 @@ def _define_train_loop(upstream: types.ModuleType) -> type:
             state = {
                 "step": step,
                 "rng": capture_rng_state(),
+                **_own_cuda_rng(self.device),
                 "batcher": self.data.state_dict(),
                 "config": self.config.to_json(),
                 "mining_pool": self.record["mining_pool"],
@@ -713,6 +722,7 @@ def run_fewshot_training(config: FewShotRunConfig) -> Path:
     device = _device(rank_device(config.run.device, ranks))
     seed_everything(config.optim.seed)
     checkpoint_path, width, norm, targets = inputs.checkpoint, inputs.width, inputs.norm, inputs.targets
+    shard_bounds(len(targets.ids), ranks.world_size)  # every rank needs a pair: refuse before mining
     source = HumanML3D(config.data.source_data)
     if resume_step:
         state = load_checkpoint_file(checkpoint_paths(save_dir, resume_step)["state"])
@@ -722,7 +732,9 @@ def run_fewshot_training(config: FewShotRunConfig) -> Path:
         mining = MiningResult.from_dict(ranks.on_main(lambda: _mine(config, targets, source, save_dir, device).to_dict()))
     # the mining encoder's construction draws random numbers on rank 0 only: every rank goes on
     # from rank 0's generators, as one process would
-    restore_rng_state(ranks.broadcast(capture_rng_state()))
+    synced = ranks.broadcast({"rng": capture_rng_state(), **_own_cuda_rng(device)})
+    restore_rng_state(synced["rng"])
+    _restore_own_cuda_rng(synced, device)
     text = target_text(targets, mining.prompts, config.data.target_text)
     sets = prompt_sets(targets.class_names, mining.prompts, config.prompts)
     pools = [mining.captions(c) for c in range(len(targets.class_names))]
@@ -775,13 +787,28 @@ def run_fewshot_training(config: FewShotRunConfig) -> Path:
                                log_suffix=f"_from{resume_step or 0:09d}")
     platform = _platform(log_settings.train_platform_type if ranks.is_main else "NoPlatform", save_dir)
     platform.report_args(config.to_json(), name="Args")
-    loop = kinemic_train_loop_class()(args, platform, loaded.model, loaded.diffusion, batcher)
-    if loop.total_step() >= optim.num_steps:
-        logger.info("%s already holds step %d >= --num_steps %d: nothing to do", save_dir, loop.total_step(), optim.num_steps)
-    loop.run_loop()
-    platform.close()
-    ranks.close()
+    try:
+        loop = kinemic_train_loop_class()(args, platform, loaded.model, loaded.diffusion, batcher)
+        if loop.total_step() >= optim.num_steps:
+            logger.info("%s already holds step %d >= --num_steps %d: nothing to do", save_dir, loop.total_step(),
+                        optim.num_steps)
+        loop.run_loop()
+    finally:
+        platform.close()
+        ranks.close()
     return save_dir
+
+
+def _own_cuda_rng(device: torch.device) -> dict[str, Any]:
+    """{"cuda_own": the generator state of ``device``} on CUDA, else {}. Under torchrun each rank
+    draws on its own GPU, so rank 0's cuda:0 state is what every rank's GPU must continue from
+    (capture_rng_state's per-index states would hand rank r rank 0's untouched cuda:r)."""
+    return {"cuda_own": torch.cuda.get_rng_state(device)} if device.type == "cuda" else {}
+
+
+def _restore_own_cuda_rng(state: dict[str, Any], device: torch.device) -> None:
+    if "cuda_own" in state and device.type == "cuda":
+        torch.cuda.set_rng_state(state["cuda_own"], device)
 
 
 def _open_save_dir(save_dir: Path, config: FewShotRunConfig) -> Optional[int]:
