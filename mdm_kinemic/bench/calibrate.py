@@ -11,13 +11,14 @@ seed; MDM + LoRA, trained with the same seeds, is the reference. Each run is few
 sampling and HAR (the preset's protocol, the same recogniser seeds for every run), scored on
 ``target/val``: a seeded fifth per class of the clips that are neither shots nor test, which
 the fixed evaluator never trains on (bench/split.py). Interactions between factors are not
-tested: every level changes one setting of the baseline.
+tested: every level changes one setting of the baseline. A level that changes the recogniser's
+training data rather than KineMIC (the synthetic share) is run for MDM + LoRA too
+(``mdm_lora@FACTOR=LEVEL``), and Full is paired with it at the same level.
 
 Each command is skipped when its outputs exist, so running the study again resumes it; the
 runs are in OUT/calibration/CONFIG/seedS/{fewshot,synth,har} (a level that only changes
-sampling, such as the guidance scale, samples the baseline's few-shot runs), their logs in
-OUT/logs/, and
-OUT/calibration/study.json + study.md hold, per configuration, the validation balanced accuracy
+sampling, such as the guidance scale or the synthetic share, samples its method's few-shot
+runs), their logs in OUT/logs/, and OUT/calibration/study.json + study.md hold, per configuration, the validation balanced accuracy
 over few-shot seeds x recogniser seeds, FID under the fixed evaluator, and the paired difference
 to MDM + LoRA and to real only (bench/summary.py's figures).
 """
@@ -40,6 +41,7 @@ from mdm_kinemic.bench.presets import PRESETS, BenchPreset, get_preset
 from mdm_kinemic.bench.split import FEWSHOT_ID, PROMPT_TEMPLATE, SPLIT_FILE, SplitSettings
 from mdm_kinemic.bench.stages import STAGE_SECONDS, STATUS_FILE, Bench, StageError, latest_step
 from mdm_kinemic.bench.summary import MDM_LORA, REAL_ONLY, method_entry
+from mdm_kinemic.har.paired import paired_runs
 from mdm_kinemic.har.report import write_json
 
 log = logging.getLogger(__name__)
@@ -50,6 +52,8 @@ STUDY_FILE = "study"
 BASELINE = "full"
 #: the validation split of the benchmark's target folder (bench/split.py)
 VAL_SPLIT = "val"
+#: study.json's key of the paired difference to MDM + LoRA at the same level (Level.with_reference)
+PAIRED_AT_LEVEL = "paired_vs_mdm_lora_at_level"
 #: templates of the prompt-augmentation level: the benchmark's own first
 AUGMENTED_TEMPLATES = (PROMPT_TEMPLATE, "someone {label}.", "a human {label}.", "the person {label}.", "a man {label}.")
 
@@ -63,19 +67,27 @@ class Level:
         fewshot_args: flags added to ``mdm_kinemic.train_fewshot`` (after the baseline's).
         synth_args: flags added to ``mdm_kinemic.synth``.
         teacher_share: the teacher checkpoint, as a share of its steps (1.0: the latest).
+        per_class: synthetic motions per class (None: the preset's).
+        with_reference: the level changes the recogniser's training data rather than KineMIC,
+            so MDM + LoRA is run at it too (``mdm_lora@FACTOR=LEVEL``), and the baseline's level
+            is also paired with the reference at the same level.
     """
 
     name: str
     fewshot_args: tuple[str, ...] = ()
     synth_args: tuple[str, ...] = ()
     teacher_share: float = 1.0
+    per_class: int | None = None
+    with_reference: bool = False
 
 
 def factors(preset: BenchPreset) -> dict[str, tuple[Level, ...]]:
     """The study's factors and their levels other than the baseline's (issue 19's list, plus dww,
-    which the default split's Table 2 puts beside L_dist among the terms that cost accuracy).
+    which the default split's Table 2 puts beside L_dist among the terms that cost accuracy, and
+    the synthetic share, which the first parts' validation figures point at: real only led).
 
-    The few-shot schedule keeps the preset's steps x learning rate at twice or half the
+    The synthetic share samples a half and a quarter of the preset's clips per class, for
+    KineMIC Full and for MDM + LoRA alike. The few-shot schedule keeps the preset's steps x learning rate at twice or half the
     preset's; the teacher's strength is its checkpoint at half its steps (the teacher stage
     saves every quarter).
     """
@@ -94,6 +106,8 @@ def factors(preset: BenchPreset) -> dict[str, tuple[Level, ...]]:
         "kinematic_rerank": (Level("dtw", ("--kinematic_rerank", "dtw")),),
         "prompt_augmentation": (Level("templates", ("--prompt_augmentation", "--templates", *AUGMENTED_TEMPLATES),
                                       ("--prompt_augmentation",)),),
+        "synthetic_share": tuple(Level(str(n), per_class=n, with_reference=True)
+                                 for n in (preset.per_class // 2, preset.per_class // 4)),
     }
 
 
@@ -107,15 +121,16 @@ class Config:
     level: Level
 
     @property
-    def samples_baseline(self) -> bool:
-        """True when only sampling changes: the level reuses the baseline's few-shot runs."""
+    def reuses_fewshot(self) -> bool:
+        """True when only sampling changes: the level samples its method's few-shot runs
+        (the baseline's, or the reference's for ``mdm_lora@...``)."""
         return self.factor is not None and not self.level.fewshot_args and self.level.teacher_share >= 1.0
 
     @property
     def settings(self) -> dict:
         return {"preset": self.preset, "factor": self.factor, "level": self.level.name,
                 "fewshot_args": list(self.level.fewshot_args), "synth_args": list(self.level.synth_args),
-                "teacher_share": self.level.teacher_share}
+                "teacher_share": self.level.teacher_share, "per_class": self.level.per_class}
 
 
 def plan(preset: BenchPreset, chosen: Sequence[str]) -> list[Config]:
@@ -130,8 +145,16 @@ def plan(preset: BenchPreset, chosen: Sequence[str]) -> list[Config]:
         raise ValueError(f"unknown factor(s) {unknown}; choose from {', '.join(table)}")
     configs = [Config(MDM_LORA, MDM_LORA, None, Level("reference")), Config(BASELINE, BASELINE, None, Level("baseline"))]
     for factor in chosen:
-        configs += [Config(f"{factor}={level.name}", BASELINE, factor, level) for level in table[factor]]
+        for level in table[factor]:
+            configs.append(Config(f"{factor}={level.name}", BASELINE, factor, level))
+            if level.with_reference:
+                configs.append(Config(reference_name(factor, level), MDM_LORA, factor, level))
     return configs
+
+
+def reference_name(factor: str, level: Level) -> str:
+    """The name of MDM + LoRA at a level that applies to both methods."""
+    return f"{MDM_LORA}@{factor}={level.name}"
 
 
 def teacher_checkpoint(teacher_dir: Path, share: float) -> Path:
@@ -211,12 +234,16 @@ def study_summary(configs: Sequence[Config], runs: Mapping[str, Sequence[dict]],
         values = [f for f in fids.get(config.name, ()) if f is not None]
         entries[config.name] = {**config.settings, **method_entry(config.name, merged[config.name], merged),
                                 "fid_mean": float(np.mean(values)) if values else None, "fid_per_seed": list(fids.get(config.name, ()))}
+        same_level = reference_name(config.factor, config.level) if config.factor else None
+        if config.preset == BASELINE and config.level.with_reference and same_level in merged:
+            d = paired_runs(merged[config.name], merged[same_level])
+            entries[config.name][PAIRED_AT_LEVEL] = {"mean": d.mean, "ci95": list(d.ci95), "resolved": d.resolved}
     if real_only is not None:  # its own figures over its own seeds; the copies above only pair
         entries[REAL_ONLY] = {"preset": None, "factor": None, "level": "reference",
                               **method_entry(REAL_ONLY, real_only, merged), "fid_mean": None, "fid_per_seed": []}
     best: dict = {}
     for factor in dict.fromkeys(c.factor for c in configs if c.factor):
-        candidates = [c.name for c in configs if c.factor == factor or c.name == BASELINE]
+        candidates = [c.name for c in configs if (c.factor == factor and c.preset == BASELINE) or c.name == BASELINE]
         scored = [(entries[n]["balanced_median"], n == BASELINE, n) for n in candidates if n in entries]
         if scored:
             best[factor] = max(scored)[2]  # ties keep the baseline
@@ -225,6 +252,8 @@ def study_summary(configs: Sequence[Config], runs: Mapping[str, Sequence[dict]],
         "configs": entries,
         "best_per_factor": best,
         "untested_interactions": "every level changes one setting of the baseline; no pair of factors was trained together",
+        PAIRED_AT_LEVEL: "for a level applied to both methods (mdm_lora@FACTOR=LEVEL): KineMIC Full at the level "
+        "minus MDM + LoRA at the same level",
         "units": "balanced accuracy (mean per-class recall) and top-1 in % over few-shot seeds x recogniser seeds; "
         "paired differences in points, configuration minus reference, 95 % bootstrap interval",
     }
@@ -250,6 +279,9 @@ def study_markdown(summary: dict) -> str:
         converged = f"{len(e['converged_seeds'])}/{len(e['seeds'])}"
         lines.append(f"| {name} | {e['balanced_median']:.2f} | {e['balanced_mean']:.2f} ± {e['balanced_std']:.2f} | "
                      f"{paired(e.get('paired_vs_mdm_lora'))} | {paired(e.get('paired_vs_real_only'))} | {fid} | {converged} |")
+    at_level = [f"{name}: {paired(e[PAIRED_AT_LEVEL])}" for name, e in summary["configs"].items() if e.get(PAIRED_AT_LEVEL)]
+    if at_level:
+        lines += ["", "KineMIC Full minus MDM + LoRA at the same level [95 % CI]: " + "; ".join(at_level)]
     lines += ["", "Best level per factor (validation balanced median; ties keep the baseline): "
               + ", ".join(f"{f}: {n}" for f, n in summary["best_per_factor"].items())]
     return "\n".join(lines) + "\n"
@@ -270,8 +302,9 @@ class Study:
         return self.root / config.name / f"seed{seed}"
 
     def fewshot_dir(self, config: Config, seed: int) -> Path:
-        """The few-shot run a configuration samples: its own, or the baseline's when only sampling changes."""
-        owner = next(c for c in self.configs if c.name == BASELINE) if config.samples_baseline else config
+        """The few-shot run a configuration samples: its own, or its method's (baseline or reference)
+        when only sampling changes."""
+        owner = next(c for c in self.configs if c.name == config.preset) if config.reuses_fewshot else config
         return self.run_dir(owner, seed) / "fewshot"
 
     def _steps(self, config: Config) -> int:
@@ -284,9 +317,13 @@ class Study:
     def fewshot_done(self, config: Config, seed: int) -> bool:
         return latest_step(self.fewshot_dir(config, seed))[0] >= self._steps(config)
 
+    def per_class(self, config: Config) -> int:
+        """Synthetic motions per class of a configuration: its level's, else the preset's."""
+        return config.level.per_class or self.bench.preset.per_class
+
     def synth_done(self, config: Config, seed: int) -> bool:
         folder = self.run_dir(config, seed) / "synth"
-        clips = self.bench.preset.per_class * self.bench.n_classes()
+        clips = self.per_class(config) * self.bench.n_classes()
         return (folder / "manifest.json").is_file() and sum(1 for _ in folder.glob("new_joint_vecs/*.npy")) >= clips
 
     def har_done(self, config: Config, seed: int) -> bool:
@@ -310,7 +347,7 @@ class Study:
                     "--device", b._device(slot), "--save_interval", self._steps(c), "--no-progress", "--seed", s,
                     *c.level.fewshot_args]
 
-        todo = [(c, s) for c, s in self._each(self.fewshot_done) if not c.samples_baseline]
+        todo = [(c, s) for c, s in self._each(self.fewshot_done) if not c.reuses_fewshot]
         self._submit_all("fewshot", todo, "mdm_kinemic.train_fewshot", args)
 
     def run_synth(self) -> None:
@@ -322,7 +359,7 @@ class Study:
 
         def args(c: Config, s: int, slot: object) -> list:
             return ["--model_path", latest_step(self.fewshot_dir(c, s))[1], "--out", self.run_dir(c, s) / "synth",
-                    "--per_class", b.preset.per_class, "--target_data", b.target, "--fewshot_split", FEWSHOT_ID,
+                    "--per_class", self.per_class(c), "--target_data", b.target, "--fewshot_split", FEWSHOT_ID,
                     "--device", b._device(slot), "--seed", s, "--no-progress", *c.level.synth_args]
 
         self._submit_all("synth", [t for t in todo if t not in missing], "mdm_kinemic.synth", args)

@@ -9,6 +9,7 @@ import pytest
 
 from mdm_kinemic.bench.calibrate import (
     BASELINE,
+    PAIRED_AT_LEVEL,
     factors,
     Study,
     load_bench,
@@ -48,6 +49,25 @@ def test_plan_puts_the_reference_and_baseline_first_and_refuses_unknown_factors(
     assert schedule["fewshot_schedule=300x0.0003"].level.fewshot_args == ("--num_steps", "300")
     with pytest.raises(ValueError, match="unknown factor.*'warp'.*choose from eq5_scale"):
         plan(PRESETS["cpu"], ["warp"])
+
+
+def test_the_synthetic_share_runs_both_methods_and_pairs_them_at_the_same_level():
+    configs = {c.name: c for c in plan(PRESETS["cpu"], ["synthetic_share"])}
+    assert list(configs) == [MDM_LORA, BASELINE, "synthetic_share=32", "mdm_lora@synthetic_share=32",
+                             "synthetic_share=16", "mdm_lora@synthetic_share=16"]  # cpu preset: 64 per class
+    assert configs["mdm_lora@synthetic_share=16"].preset == MDM_LORA and configs["synthetic_share=16"].level.per_class == 16
+    assert all(c.reuses_fewshot for name, c in configs.items() if "=" in name)
+    good, half = [[0, 0, 1, 1]] * 2, [[1, 1, 1, 1]] * 2
+    runs = {MDM_LORA: [_run(good)] * 2, BASELINE: [_run(half)] * 2,
+            "synthetic_share=32": [_run(good)] * 2, "mdm_lora@synthetic_share=32": [_run(half)] * 2}
+    summary = study_summary(list(configs.values()), runs, {}, real_only=None)
+    share = summary["configs"]["synthetic_share=32"]
+    # vs MDM + LoRA at the preset's share: a tie; vs MDM + LoRA at its own share: +50 points
+    assert share["paired_vs_mdm_lora"]["mean"] == 0.0 and share[PAIRED_AT_LEVEL]["mean"] == 50.0
+    assert PAIRED_AT_LEVEL not in summary["configs"]["mdm_lora@synthetic_share=32"]
+    # MDM + LoRA's own levels never win the factor for KineMIC
+    assert summary["best_per_factor"] == {"synthetic_share": "synthetic_share=32"}
+    assert "synthetic_share=32: +50.00 [+50.00, +50.00] ✓" in study_markdown(summary)
 
 
 def test_teacher_strength_takes_the_checkpoint_at_half_its_steps(tmp_path):
@@ -101,13 +121,14 @@ def test_commands_read_validation_only_and_carry_each_level(bench, monkeypatch):
     for step in (0, 2, 4):
         loaded.teacher_dir.mkdir(parents=True, exist_ok=True)
         (loaded.teacher_dir / f"model{step:09d}.pt").touch()
-    study = Study(loaded, plan(loaded.preset, ["guidance", "teacher_strength"]), seeds=2)
+    study = Study(loaded, plan(loaded.preset, ["guidance", "teacher_strength", "synthetic_share"]), seeds=2)
     assert loaded.seconds_file == "calibration/stage_seconds.json"  # not the benchmark's own record
     calls: dict[str, list[str]] = {}
     monkeypatch.setattr(loaded, "_run", lambda name, module, args, env=None: calls.setdefault(name, [module, *map(str, args)]) and True)
     study.run_fewshot()
-    # mdm_lora, full and teacher_strength train; the two guidance levels sample full's runs
-    assert len(calls) == 3 * 2 and not any(name.startswith("calibration-guidance") for name in calls)
+    # mdm_lora, full and teacher_strength train; the guidance and share levels sample their method's runs
+    assert len(calls) == 3 * 2 and not any(name.startswith(("calibration-guidance", "calibration-synthetic_share",
+                                                             "calibration-mdm_lora@")) for name in calls)
     half = calls["calibration-teacher_strength=half_steps-seed1-fewshot"]
     assert half[half.index("--mdm_ckpt") + 1].endswith("model000000002.pt") and half[half.index("--seed") + 1] == "1"
     assert calls["calibration-mdm_lora-seed0-fewshot"][calls["calibration-mdm_lora-seed0-fewshot"].index("--preset") + 1] == MDM_LORA
@@ -117,13 +138,17 @@ def test_commands_read_validation_only_and_carry_each_level(bench, monkeypatch):
     guided = calls["calibration-guidance=5.0-seed1-synth"]
     assert guided[-2:] == ["--guidance_param", "5.0"]
     assert guided[guided.index("--model_path") + 1] == str(study.root / BASELINE / "seed1" / "fewshot" / "model000000002.pt")
+    shared = calls["calibration-mdm_lora@synthetic_share=2-seed0-synth"]  # tiny preset: 4 per class, half is 2
+    assert shared[shared.index("--per_class") + 1] == "2"
+    assert shared[shared.index("--model_path") + 1] == str(study.root / MDM_LORA / "seed0" / "fewshot" / "model000000002.pt")
+    assert guided[guided.index("--per_class") + 1] == str(loaded.preset.per_class)
     monkeypatch.setattr(study, "synth_done", lambda c, s: True)
     loaded.evaluator_stem.parent.mkdir(parents=True)
     for suffix in (".json", ".safetensors"):
         loaded.evaluator_stem.with_suffix(suffix).write_text("{}")
     study.run_har()
     har = [c for name, c in calls.items() if name.endswith("-har") or name == "calibration-real_only"]
-    assert len(har) == 5 * 2 + 1
+    assert len(har) == 9 * 2 + 1
     for command in har:  # the study never reads the test split
         assert [command[i + 1] for i, arg in enumerate(command) if arg == "--test_split"] == ["val"]
     assert "--no-real_only" in calls["calibration-full-seed0-har"] and "--no-real_only" not in calls["calibration-real_only"]
