@@ -192,6 +192,20 @@ def rank_device(name: str, ranks: Ranks) -> str:
     return "cpu" if name == "auto" else name
 
 
+def torch_device(name: str) -> torch.device:
+    """The torch.device of a ``--device`` value: 'auto' is CUDA when available, else the CPU.
+
+    Raises:
+        ValueError: a CUDA device asked for on a machine without CUDA (the message names the fix).
+    """
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {name}: CUDA is not available on this machine; use --device cpu (or -1)")
+    return device
+
+
 def shard_by_cost(costs: Sequence[float], world_size: int) -> list[list[int]]:
     """Deal work units to ranks so that their summed costs are close (longest first, to the least loaded).
 

@@ -193,6 +193,7 @@ def export(settings: ExportSettings, upstream: UpstreamSettings) -> Path:
         ValueError, FileNotFoundError, FileExistsError: user errors (bad paths, a checkpoint that
             cannot be used, upstream or CLIP weights not found), each with its message.
     """
+    from mdm_kinemic.distributed import torch_device
     from mdm_kinemic.mdm.checkpoints.kinemic_checkpoint import (
         export_peft,
         export_standalone,
@@ -207,7 +208,7 @@ def export(settings: ExportSettings, upstream: UpstreamSettings) -> Path:
         verify_base=settings.verify_base,
         mdm_root=upstream.mdm_root,
         clip_weights=clip_weights,
-        device=_torch_device(settings.device),
+        device=torch_device(settings.device),
     )
     if settings.format == "peft":
         path = export_peft(loaded, settings.out, overwrite=settings.overwrite)
@@ -216,16 +217,6 @@ def export(settings: ExportSettings, upstream: UpstreamSettings) -> Path:
     logger.info("wrote %s (%s, step %d, %d action classes)", path, settings.format, loaded.step,
                 loaded.model.settings.num_actions)
     return path
-
-
-def _torch_device(device: str):
-    import torch
-
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"--device {device}: CUDA is not available on this machine; use --device cpu (or -1)")
-    return torch.device(device)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

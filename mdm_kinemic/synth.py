@@ -40,7 +40,6 @@ holds clips of 3), and logs which.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import os
@@ -59,7 +58,8 @@ from mdm_kinemic.data.fewshot_clips import (
     classes_with_clips,
     fewshot_lengths,
 )
-from mdm_kinemic.distributed import Ranks, rank_device, shard_by_cost
+from mdm_kinemic.digest import file_sha256
+from mdm_kinemic.distributed import Ranks, rank_device, shard_by_cost, torch_device
 from mdm_kinemic.flags import (
     add_dataclass_options,
     dataclass_from_args,
@@ -135,14 +135,6 @@ class SynthSettings:
         if self.grid < 0:
             raise ValueError(f"grid must be >= 0, got {self.grid}")
         object.__setattr__(self, "device", parse_device(self.device))
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _recorded_data(section: dict, key: str) -> Any:
@@ -244,14 +236,6 @@ def _manifest_text(manifest: dict[str, Any]) -> str:
     return json.dumps(head, indent=1)[:-2] + f',\n "samples": [\n  {samples}\n ]\n}}\n'
 
 
-def _device(name: str):
-    import torch
-
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def synthesize(settings: SynthSettings, sampling: Any, upstream: Any, ranks: Ranks | None = None) -> Path:
     """Run (or resume) a synthesis; see the module docstring.
 
@@ -302,6 +286,10 @@ def synthesize(settings: SynthSettings, sampling: Any, upstream: Any, ranks: Ran
     from mdm_kinemic.mdm.upstream.locate import import_upstream
 
     ranks = ranks or Ranks()
+    try:  # before anything is read or written
+        device = torch_device(rank_device(settings.device, ranks))
+    except ValueError as err:
+        raise SynthError(str(err)) from err
     out = Path(os.path.abspath(os.path.expanduser(settings.out)))
     kinemic = is_kinemic_checkpoint(settings.model_path)
     info = read_student_info(settings.model_path) if kinemic else _prompt_info(settings)
@@ -349,7 +337,7 @@ def synthesize(settings: SynthSettings, sampling: Any, upstream: Any, ranks: Ran
     sets = _prompt_sets(info, settings.prompt_augmentation)
     run = {
         "model_path": str(info.model_path),
-        "model_sha256": _file_sha256(info.model_path),
+        "model_sha256": file_sha256(info.model_path),
         "per_class": settings.per_class,
         "seed": settings.seed,
         "classes": [info.class_names[c] for c in classes],
@@ -370,7 +358,6 @@ def synthesize(settings: SynthSettings, sampling: Any, upstream: Any, ranks: Ran
     if ranks.is_main:
         write_mean_std(out, mean, std)
     if todo_ids:
-        device = _device(rank_device(settings.device, ranks))
         if kinemic:
             loaded = load_student(info.model_path, mdm_root=root, clip_weights=clip_weights, device=device,
                                   merge_lora=settings.merge_lora)

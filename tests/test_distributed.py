@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from mdm_kinemic.distributed import Ranks, rank_device, shard_by_cost
+from mdm_kinemic.distributed import Ranks, rank_device, shard_by_cost, torch_device
 
 
 def test_units_go_longest_first_to_the_least_loaded_rank():
@@ -28,6 +28,15 @@ def test_a_single_process_keeps_its_device_and_ranks_pick_their_gpu(monkeypatch)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     assert rank_device("auto", two) == "cuda:1" and rank_device("cuda", Ranks(1, 4, 0)) == "cuda:0"
+
+
+def test_auto_is_cuda_only_where_there_is_cuda_and_cuda_without_it_names_the_fix(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert torch_device("auto") == torch.device("cpu") and torch_device("cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match="--device cuda:1: CUDA is not available on this machine; use --device cpu \\(or -1\\)"):
+        torch_device("cuda:1")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert torch_device("auto") == torch.device("cuda") and torch_device("cuda:1") == torch.device("cuda", 1)
 
 
 def test_without_torchrun_a_process_is_a_world_of_one(monkeypatch):

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from mdm_kinemic.distributed import Ranks, rank_device
+from mdm_kinemic.distributed import Ranks, rank_device, torch_device
 from mdm_kinemic.flags import DEVICE_HELP, device_type
 from mdm_kinemic.har.artefacts import (
     RECOGNISER_STEM,
@@ -72,7 +72,6 @@ from mdm_kinemic.har.train import (
     TrainedSTGCN,
     deterministic_algorithms,
     enable_deterministic_algorithms,
-    resolve_device,
     top1,
     train_stgcn,
 )
@@ -491,11 +490,11 @@ def run_har_evaluation(
     train_sets = [train_real] + ([train_synthetic] if train_synthetic is not None else [])
     training_classes(train_sets, test)
     ranks = ranks or Ranks()
-    torch_device = resolve_device(rank_device(device, ranks))
+    target_device = torch_device(rank_device(device, ranks))
     out_path = Path(out_dir) if out_dir is not None else None
     results: dict = {
         "protocol": protocol.to_dict(),
-        "device": str(torch_device),
+        "device": str(target_device),
         "deterministic": deterministic,
         "accuracy_note": "top-1 and balanced accuracy (mean per-class recall, the headline) in % on the test split "
         "after the final epoch of each seed; nothing is selected on test. "
@@ -509,14 +508,14 @@ def run_har_evaluation(
     options = {"jobs": jobs, "progress": progress and ranks.is_main, "deterministic": deterministic, "ranks": ranks}
     with deterministic_algorithms(deterministic):
         if real_only:
-            real_result, real_models = evaluate_run(REAL_ONLY, train_real, test, protocol, torch_device, out_path, **options)
+            real_result, real_models = evaluate_run(REAL_ONLY, train_real, test, protocol, target_device, out_path, **options)
             results["runs"][REAL_ONLY] = real_result
         if train_synthetic is not None:
             results["data"]["train_synthetic"] = {"source": train_synthetic.source, "clips": len(train_synthetic)}
             classes = training_classes(train_sets, test)
             mixed = concat_clips(train_sets, classes, f"{train_real.source} + {train_synthetic.source}")
             results["runs"][REAL_PLUS_SYNTHETIC] = evaluate_run(
-                REAL_PLUS_SYNTHETIC, mixed, test, protocol, torch_device, out_path, **options
+                REAL_PLUS_SYNTHETIC, mixed, test, protocol, target_device, out_path, **options
             )[0]
         if gen_metrics != "none" and ranks.is_main:
             definitions = ["action2motion", "text2motion"] if gen_metrics == "both" else [gen_metrics]
@@ -528,7 +527,7 @@ def run_har_evaluation(
                 saved = real_result["recognisers"][0] if out_path is not None else None
             else:
                 classes = training_classes([recogniser_train], test)
-                recogniser = train_stgcn(recogniser_train.relabel(classes), protocol, protocol.first_seed, device=torch_device)
+                recogniser = train_stgcn(recogniser_train.relabel(classes), protocol, protocol.first_seed, device=target_device)
                 source = recogniser_train.source
                 saved = None
                 if out_path is not None:
@@ -639,12 +638,12 @@ def main(argv: Sequence[str] | None = None) -> dict:
     recogniser = None
     if args.recogniser_ckpt is not None:
         try:
-            recogniser = load_recogniser(args.recogniser_ckpt, resolve_device(rank_device(device, ranks)))
+            recogniser = load_recogniser(args.recogniser_ckpt, torch_device(rank_device(device, ranks)))
         except (FileNotFoundError, ValueError) as err:
             parser.error(str(err))
     try:
         results = _evaluate(args, sets, protocol, device, recogniser, ranks)
-    except ValueError as err:  # the sets' classes or sizes, checked before any training
+    except ValueError as err:  # the sets' classes or sizes, or a GPU without CUDA: checked before any training
         if ranks.is_main:  # every rank finds the same fault; one message is enough
             print(f"har.evaluate: error: {err}", file=sys.stderr)
         raise SystemExit(2) from err

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import torch
 
+from mdm_kinemic.distributed import torch_device
 from mdm_kinemic.flags import DEVICE_HELP, device_type
 from mdm_kinemic.har.clips import INPUT_MODES, SkeletonClips, training_classes
 from mdm_kinemic.har.protocol import (
@@ -37,7 +38,7 @@ from mdm_kinemic.har.skeleton import layout_for_joints
 from mdm_kinemic.har.sources import load_set
 from mdm_kinemic.har.stats import balanced_accuracy, confusion_matrix, is_converged
 from mdm_kinemic.har.stgcn import STGCN
-from mdm_kinemic.har.train import TrainedSTGCN, resolve_device, top1, train_stgcn
+from mdm_kinemic.har.train import TrainedSTGCN, top1, train_stgcn
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ def load_recogniser(path: str | Path, device: str | torch.device = "cpu") -> Tra
         model.load_state_dict(load_file(str(weights)))
     except RuntimeError as err:
         raise ValueError(f"{weights} does not match the ST-GCN described by {settings_path}: {err}") from err
-    model = model.to(resolve_device(device) if isinstance(device, str) else device).eval()
+    model = model.to(torch_device(device) if isinstance(device, str) else device).eval()
     return TrainedSTGCN(model, tuple(settings["class_names"]), protocol, settings["seed"],
                         epochs=settings.get("epochs", 0), iterations=settings.get("iterations", 0))
 

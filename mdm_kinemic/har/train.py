@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from mdm_kinemic.distributed import torch_device
 from mdm_kinemic.har.clips import SkeletonClips
 from mdm_kinemic.har.preprocess import (
     eval_sample_indices,
@@ -27,13 +28,6 @@ from mdm_kinemic.har.skeleton import layout_for_joints
 from mdm_kinemic.har.stgcn import STGCN, TEMPORAL_KERNEL
 
 logger = logging.getLogger(__name__)
-
-
-def resolve_device(device: str) -> torch.device:
-    """'auto' -> CUDA when available, else CPU; anything else is passed to torch.device."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 #: cuBLAS needs a fixed workspace for deterministic results (CUDA >= 10.2; PyTorch's
@@ -213,7 +207,7 @@ def train_stgcn(
         raise ValueError(f"{train.source}: the training set is empty")
     train.check_min_frames(TEMPORAL_KERNEL)
     layout = layout_for_joints(train.num_joints)
-    device = resolve_device(device) if isinstance(device, str) else device
+    device = torch_device(device) if isinstance(device, str) else device
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = STGCN(layout, num_classes=len(train.class_names), base_channels=protocol.base_channels).to(device)

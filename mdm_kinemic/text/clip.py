@@ -18,7 +18,6 @@ initialised network for dry runs and tests, and logs a warning every time.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import warnings
@@ -28,6 +27,8 @@ from functools import lru_cache
 from pathlib import Path
 
 import torch
+
+from mdm_kinemic.digest import file_sha256
 
 __all__ = [
     "CLIP_WEIGHTS_ENV",
@@ -165,14 +166,6 @@ def _is_torchscript(path: Path) -> bool:
         return False
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """Read OpenAI's TorchScript archive, a torch state dict or a safetensors file."""
     if path.suffix == ".safetensors":
@@ -184,7 +177,7 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
             raise CLIPWeightsError(f"CLIP weights file {path} is unreadable ({err}); re-download it.") from err
     if _is_torchscript(path):
         # OpenAI's released ViT-B-32.pt is a TorchScript archive: accepted by its digest alone
-        digest = _sha256(path)
+        digest = file_sha256(path)
         if digest != OPENAI_VIT_B32_SHA256:
             raise CLIPWeightsError(
                 f"CLIP weights file {path} is a TorchScript archive other than OpenAI's ViT-B-32.pt (sha256 "

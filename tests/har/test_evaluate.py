@@ -139,3 +139,11 @@ def test_parallel_seeds_give_the_sequential_results(sets):
     assert [m.seed for m in models] == [0, 1]
     with pytest.raises(ValueError, match="jobs must be >= 1"):
         evaluate_run("a", real, test, protocol, torch.device("cpu"), jobs=0)
+
+
+def test_a_gpu_asked_for_on_a_machine_without_one_names_the_fix(sets, tmp_path, monkeypatch):
+    real, _, test = sets
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="--device cuda: CUDA is not available on this machine; use --device cpu \\(or -1\\)"):
+        run_har_evaluation(real, test, TINY, device="cuda", out_dir=tmp_path)
+    assert not (tmp_path / "har_results.json").exists()

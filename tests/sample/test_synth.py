@@ -89,6 +89,16 @@ def test_settings_validate_lengths_and_device():
     assert SynthSettings(model_path="m", out="o", device="-1").device == "cpu"
 
 
+def test_a_gpu_asked_for_without_cuda_is_refused_before_anything_is_read(tmp_path, monkeypatch, capsys):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    out = tmp_path / "out"
+    assert main(["--model_path", str(tmp_path / "missing.pt"), "--out", str(out), "--device", "cuda"]) == 2
+    assert "--device cuda: CUDA is not available on this machine; use --device cpu (or -1)" in capsys.readouterr().err
+    assert not out.exists()
+
+
 @pytest.fixture(scope="module")
 def synth_run(run_cli, tiny_student, tiny_targets, tmp_path_factory):
     out = tmp_path_factory.mktemp("synth") / "out"

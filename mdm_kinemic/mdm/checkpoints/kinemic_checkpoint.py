@@ -30,7 +30,6 @@ in peft's own format instead, for peft's ``PeftModel.from_pretrained`` onto the 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -41,6 +40,7 @@ import torch
 from torch import nn
 
 from mdm_kinemic.atomic import atomic_torch_save, atomic_write_text
+from mdm_kinemic.digest import file_sha256
 from mdm_kinemic.mdm.model.kinemic_mdm import (
     BaseCheckpoint,
     DualStreamMDM,
@@ -81,15 +81,6 @@ class LoadedKineMIC(NamedTuple):
     step: int
     extra_state: dict[str, dict[str, torch.Tensor]]
     model_path: Path | None
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def start_from_base(

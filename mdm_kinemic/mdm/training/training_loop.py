@@ -62,7 +62,7 @@ from mdm_kinemic.core.objective import (
 )
 from mdm_kinemic.core.prompts import PromptAugmentationSettings, PromptSampler, prompt_sets
 from mdm_kinemic.core.sharding import merge_shard_scalars, rank_shard, shard_bounds, shard_rows
-from mdm_kinemic.distributed import Ranks, rank_device
+from mdm_kinemic.distributed import Ranks, rank_device, torch_device
 from mdm_kinemic.mdm.model.kinemic_mdm import KineMICModelSettings
 from mdm_kinemic.mdm.model.lora import LoraSettings, set_network_dropout
 from mdm_kinemic.mdm.upstream.options import UpstreamSettings
@@ -536,15 +536,6 @@ def write_run_args(save_dir: Path, model: nn.Module, record: dict[str, Any]) -> 
     atomic_write_text(save_dir / "args.json", json.dumps(args, indent=4, sort_keys=True))
 
 
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {name}: CUDA is not available on this machine; use --device cpu")
-    return device
-
-
 def _mine(config: FewShotRunConfig, targets, source, save_dir: Path, device: torch.device) -> MiningResult:
     """Filter the source corpus, mine the top-k per class, write the mining report (once)."""
     from mdm_kinemic.core.mining import mine_soft_positives
@@ -719,7 +710,7 @@ def run_fewshot_training(config: FewShotRunConfig) -> Path:
     ranks = Ranks.from_env()
     inputs = check_run_inputs(config)  # before anything is written or computed
     resume_step = ranks.on_main(lambda: _open_save_dir(save_dir, config))
-    device = _device(rank_device(config.run.device, ranks))
+    device = torch_device(rank_device(config.run.device, ranks))
     seed_everything(config.optim.seed)
     checkpoint_path, width, norm, targets = inputs.checkpoint, inputs.width, inputs.norm, inputs.targets
     shard_bounds(len(targets.ids), ranks.world_size)  # every rank needs a pair: refuse before mining
