@@ -72,9 +72,11 @@ class BatchShard:
         gather: [b, ...] of this rank -> [B, ...] of every rank in rank order; the gradient of
             each rank's rows flows back to that rank (identity for one process).
         sum_over_ranks: a tensor summed over the ranks (identity for one process).
+        rank_sizes: every rank's b, in rank order (summing to B); empty for one process, where
+            it is (B,).
 
     Raises:
-        ValueError: rows outside 0..B or W < 1.
+        ValueError: rows outside 0..B, W < 1, or rank sizes that do not add up to B over W ranks.
     """
 
     start: int
@@ -83,11 +85,18 @@ class BatchShard:
     world_size: int = 1
     gather: Callable[[Tensor], Tensor] = _identity
     sum_over_ranks: Callable[[Tensor], Tensor] = _identity
+    rank_sizes: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.world_size < 1 or not 0 <= self.start < self.stop <= self.global_size:
             raise ValueError(f"BatchShard rows {self.start}:{self.stop} of {self.global_size} over {self.world_size} "
                              "ranks: need 0 <= start < stop <= global_size and world_size >= 1")
+        if not self.rank_sizes and self.world_size == 1:
+            object.__setattr__(self, "rank_sizes", (self.global_size,))
+        if self.rank_sizes and (len(self.rank_sizes) != self.world_size or sum(self.rank_sizes) != self.global_size
+                                or self.size not in self.rank_sizes):
+            raise ValueError(f"BatchShard rank sizes {self.rank_sizes}: need {self.world_size} sizes adding up to "
+                             f"{self.global_size}, one of them this shard's {self.size}")
 
     @classmethod
     def whole(cls, size: int) -> "BatchShard":
@@ -128,9 +137,9 @@ def rank_shard(ranks: Ranks, global_size: int) -> BatchShard:
     start, stop = bounds[ranks.rank]
     if ranks.world_size == 1:
         return BatchShard(start, stop, global_size)
-    sizes = [b - a for a, b in bounds]
+    sizes = tuple(b - a for a, b in bounds)
     return BatchShard(start, stop, global_size, ranks.world_size,
-                      gather=lambda tensor: ranks.gather_rows(tensor, sizes), sum_over_ranks=ranks.sum)
+                      gather=lambda tensor: ranks.gather_rows(tensor, sizes), sum_over_ranks=ranks.sum, rank_sizes=sizes)
 
 
 #: how a logged scalar of :meth:`ObjectiveOutput.scalars` combines over shards: the loss terms

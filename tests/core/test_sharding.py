@@ -18,6 +18,14 @@ def test_rows_are_contiguous_and_the_first_ranks_take_the_remainder():
     assert rank_shard(Ranks(), 5) == BatchShard.whole(5)  # one process: the whole batch
 
 
+def test_a_shard_knows_every_ranks_size_for_merging_their_logs():
+    assert BatchShard.whole(5).rank_sizes == (5,)
+    third = rank_shard(Ranks(rank=2, world_size=4, local_rank=2), 30)
+    assert (third.start, third.stop, third.rank_sizes) == (16, 23, (8, 8, 7, 7))
+    with pytest.raises(ValueError, match="need 2 sizes adding up to 5, one of them this shard's 3"):
+        BatchShard(0, 3, 5, 2, rank_sizes=(2, 2))
+
+
 def test_the_ranks_average_of_shard_means_is_the_batch_mean():
     values = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0])
     parts = [BatchShard(a, b, 5, 2).mean(values[a:b]) for a, b in shard_bounds(5, 2)]

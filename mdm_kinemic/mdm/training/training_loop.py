@@ -61,7 +61,7 @@ from mdm_kinemic.core.objective import (
     ObjectiveSettings,
 )
 from mdm_kinemic.core.prompts import PromptAugmentationSettings, PromptSampler, prompt_sets
-from mdm_kinemic.core.sharding import merge_shard_scalars, rank_shard, shard_bounds, shard_rows
+from mdm_kinemic.core.sharding import BatchShard, merge_shard_scalars, rank_shard, shard_bounds, shard_rows
 from mdm_kinemic.distributed import Ranks, rank_device, torch_device
 from mdm_kinemic.mdm.model.kinemic_mdm import KineMICModelSettings
 from mdm_kinemic.mdm.model.lora import LoraSettings, set_network_dropout
@@ -270,6 +270,8 @@ def _define_train_loop(upstream: types.ModuleType) -> type:
             self.objective.mic.register_forward_hook(self._remember_attention)
             self.last_output: Optional[ObjectiveOutput] = None
             self.last_batch = None
+            #: this rank's rows of the current step's batch (run_loop sets it before run_step)
+            self.shard: BatchShard = BatchShard.whole(self.global_batch)
             self.last_scalars: dict[str, float] = {}
 
             self._load_and_sync_parameters()
@@ -335,11 +337,13 @@ def _define_train_loop(upstream: types.ModuleType) -> type:
             """Overrides TrainLoop.forward_backward: the KineMIC objective, then gradient clipping.
 
             Args:
-                batch: core KineMICBatch on the device (targets, their soft pairs, texts, actions).
+                batch: core KineMICBatch on the device: this rank's rows ``self.shard`` of the
+                    step's batch (targets, their soft pairs, texts, actions); all of it in one process.
                 cond: the batch's BatchProvenance (clip ids, soft-pair records), kept for pictures.
             """
             self.mp_trainer.zero_grad()
-            size = batch.x0_target.shape[0]
+            shard = self.shard
+            size = shard.global_size
             # every per-sample draw is made for the whole batch (the same on every rank), then cut
             t, weights = self.schedule_sampler.sample(size, self.device)
             # the uniform sampler's importance weights are all 1: the objective takes none
@@ -347,13 +351,12 @@ def _define_train_loop(upstream: types.ModuleType) -> type:
             noise_target = noise_prior = None
             if self.config.noise.shared_noise and batch.x0_prior is not None:
                 frames = max(batch.x0_target.shape[-1], batch.x0_prior.shape[-1])
-                noise = torch.randn(*batch.x0_target.shape[:3], frames, device=self.device)
+                noise = torch.randn(size, *batch.x0_target.shape[1:3], frames, device=self.device)
                 noise_target = noise[..., : batch.x0_target.shape[-1]]
                 noise_prior = noise[..., : batch.x0_prior.shape[-1]]
-            shard = rank_shard(self.ranks, size)
-            local, t = batch.rows(shard), shard_rows(t, shard)
+            t = shard_rows(t, shard)
             self._mic_attention.clear()
-            out = self.objective(local, t, shard_rows(noise_target, shard), shard_rows(noise_prior, shard), shard=shard)
+            out = self.objective(batch, t, shard_rows(noise_target, shard), shard_rows(noise_prior, shard), shard=shard)
             scalars = out.scalars()
             self._stop_if_not_finite(out.loss, scalars)
             self.mp_trainer.backward(out.loss)
@@ -363,8 +366,7 @@ def _define_train_loop(upstream: types.ModuleType) -> type:
                 scalars["grad_norm_before_clip"] = float(norm)
                 self._stop_if_not_finite(norm, scalars)
             if self.ranks.world_size > 1:
-                sizes = [b - a for a, b in shard_bounds(size, self.ranks.world_size)]
-                scalars = merge_shard_scalars(self.ranks.all_gather(scalars), sizes)
+                scalars = merge_shard_scalars(self.ranks.all_gather(scalars), shard.rank_sizes)
             for key, value in scalars.items():
                 diffusion_logger.logkv_mean(key, value)
             t_all, rec_all = t, out.rec_target.detach()
@@ -372,7 +374,7 @@ def _define_train_loop(upstream: types.ModuleType) -> type:
                 parts = self.ranks.all_gather((t.cpu(), rec_all.cpu()))
                 t_all, rec_all = (torch.cat([p[i] for p in parts]) for i in (0, 1))
             upstream.log_loss_dict(self.diffusion, t_all, {"rec_target": rec_all})
-            self.last_output, self.last_batch, self.last_scalars = out, (local, cond), scalars
+            self.last_output, self.last_batch, self.last_scalars = out, (batch, cond), scalars
 
         def _stop_if_not_finite(self, value: torch.Tensor, scalars: dict[str, float]) -> None:
             # before the optimizer step: the parameters and every saved checkpoint stay finite;
@@ -405,7 +407,9 @@ def _define_train_loop(upstream: types.ModuleType) -> type:
             while self.total_step() < self.num_steps:
                 step_started = time.perf_counter()
                 batch, provenance = self.data.next_batch()
-                self.run_step(batch_to(batch, self.device), provenance)
+                # each rank moves only its own rows to its device; the draws are made for the whole batch
+                self.shard = rank_shard(self.ranks, batch.x0_target.shape[0])
+                self.run_step(batch_to(batch.rows(self.shard), self.device), provenance)
                 self.step += 1
                 done += 1
                 step = self.total_step()
