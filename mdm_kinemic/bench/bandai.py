@@ -24,6 +24,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from mdm_kinemic.bench.commands import stopping_commands
 from mdm_kinemic.bench.corpus import resolve_corpus
 from mdm_kinemic.bench.pool import add_runner_arguments, parse_devices
 from mdm_kinemic.bench.presets import (
@@ -107,8 +108,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                   ablation=args.ablation == "all" or (args.ablation == "first" and index == 0))
             for index, (name, split) in enumerate(zip(names, splits))
         ]
-        for bench in benches:
-            failures += bench.run(args.until, args.only)
+        with stopping_commands():  # Ctrl-C or kill stops the running commands too
+            for bench in benches:
+                failures += bench.run(args.until, args.only)
         if len(benches) > 1 and any(b.results_dir.joinpath(SUMMARY_FILE).is_file() for b in benches):
             done = {b.name: json.loads(b.results_dir.joinpath(SUMMARY_FILE).read_text())["splits"][b.name]
                     for b in benches if b.results_dir.joinpath(SUMMARY_FILE).is_file()}

@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mdm_kinemic.bench.commands import stopping_commands
 from mdm_kinemic.bench.pool import add_runner_arguments, parse_devices
 from mdm_kinemic.bench.presets import PRESETS, BenchPreset, get_preset
 from mdm_kinemic.bench.split import FEWSHOT_ID, PROMPT_TEMPLATE, SPLIT_FILE, SplitSettings
@@ -490,7 +491,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not bench.evaluator_done():
             raise FileNotFoundError(f"{bench.evaluator_stem}.safetensors does not exist: run the benchmark's har stage "
                                     f"(python -m mdm_kinemic.bench.bandai ... --until har) first")
-        summary = Study(bench, configs, args.seeds).run()
+        with stopping_commands():  # Ctrl-C or kill stops the running commands too
+            summary = Study(bench, configs, args.seeds).run()
     except (FileNotFoundError, ValueError) as err:  # ValueError: runs that cannot be paired (other clips or seeds)
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -28,7 +28,8 @@ table      mdm_kinemic.har.results_table over the har results: the     OUT/resul
 
 Every command runs niced in a subprocess with its output in OUT/logs/STAGE-NAME.log and its
 wall seconds in OUT/stage_seconds.json, each stage's in OUT/stage_wall_seconds.json; a stage whose outputs exist is skipped, so running the
-driver again resumes where it stopped. A command that exits non-zero stops the driver with the
+driver again resumes where it stopped (a driver stopped by Ctrl-C or SIGTERM terminates its
+running commands first: bench/commands.py). A command that exits non-zero stops the driver with the
 log's path (``keep_going`` runs the other stages whose inputs exist and reports every failure
 at the end).
 
@@ -45,7 +46,6 @@ import json
 import logging
 import os
 import re
-import subprocess
 import sys
 import threading
 import time
@@ -54,6 +54,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from mdm_kinemic.bench.commands import run_command
 from mdm_kinemic.bench.pool import CommandPool, Slot
 from mdm_kinemic.bench.presets import BenchPreset
 from mdm_kinemic.bench.split import (
@@ -221,7 +222,7 @@ class Bench:
         with open(log_path, "a", encoding="utf-8") as f:
             f.write(f"$ {' '.join(argv)}\n")
             f.flush()
-            code = subprocess.call(argv, stdout=f, stderr=subprocess.STDOUT, env=env)
+            code = run_command(argv, f, env)
         self._record_seconds(name, time.perf_counter() - started)
         if code != 0:
             message = f"{name}: `python -m {module}` exited with {code}; see {log_path}"
