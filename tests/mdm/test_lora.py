@@ -96,6 +96,23 @@ def test_target_regex_selects_exactly_the_named_layers():
     assert not any(re.fullmatch(regex, name) for name in kept)
 
 
+def test_every_target_group_has_a_pattern():
+    assert set(LoraSettings().targets) == set(LORA_TARGETS)
+
+
+def test_network_dropout_leaves_loras_own_alone():
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.dropout = torch.nn.Dropout(0.1)
+            self.attention = torch.nn.MultiheadAttention(8, 2, dropout=0.1)
+            self.lora_dropout = torch.nn.ModuleDict({"default": torch.nn.Dropout(0.1)})
+
+    net = Net()
+    assert set_network_dropout(net, 0.0) == 2
+    assert (net.dropout.p, net.attention.dropout, net.lora_dropout["default"].p) == (0.0, 0.0, 0.1)
+
+
 # --- injection into upstream's own MDM (random weights; no CLIP: unconditioned) -------------------
 
 
@@ -215,20 +232,3 @@ def test_target_group_without_a_match_is_refused():
     model = _plain_mdm(arch="gru")
     with pytest.raises(ValueError, match="'attention' matches no module"):
         inject_lora(model, LoraSettings())
-
-
-def test_every_target_group_has_a_pattern():
-    assert set(LoraSettings().targets) == set(LORA_TARGETS)
-
-
-def test_network_dropout_leaves_loras_own_alone():
-    class Net(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.dropout = torch.nn.Dropout(0.1)
-            self.attention = torch.nn.MultiheadAttention(8, 2, dropout=0.1)
-            self.lora_dropout = torch.nn.ModuleDict({"default": torch.nn.Dropout(0.1)})
-
-    net = Net()
-    assert set_network_dropout(net, 0.0) == 2
-    assert (net.dropout.p, net.attention.dropout, net.lora_dropout["default"].p) == (0.0, 0.0, 0.1)
