@@ -192,7 +192,9 @@ def rerank_by_motion(
 
 def rerank_report(result: MiningResult, reports: Sequence[ClassRerank], settings: KinematicRerankSettings) -> dict:
     """The re-ranking as JSON-ready data: per class, every text-ranked candidate with its text rank,
-    cosine, DTW distance, whether it was kept and its new rank, and how the pool changed.
+    cosine, DTW distance, whether it was kept and its new rank, and how the pool changed, also per
+    caption (``by_caption``: candidates and kept windows of each source caption, most candidates
+    first), which shows e.g. how many "left hand" windows a "right hand" class keeps.
 
     Args:
         result: the text mining *before* re-ranking (its positives in text order).
@@ -204,6 +206,11 @@ def rerank_report(result: MiningResult, reports: Sequence[ClassRerank], settings
         new_rank = {index: rank for rank, index in enumerate(report.kept, start=1)}
         kept_text_ranks = sorted(i + 1 for i in report.kept)
         dropped = [d for i, d in enumerate(report.distances) if i not in new_rank]
+        captions: dict[str, list[int]] = {}
+        for i, p in enumerate(positives):
+            counts = captions.setdefault(p.caption.text, [0, 0])
+            counts[0] += 1
+            counts[1] += i in new_rank
         classes.append({
             "name": report.name,
             "candidates": len(positives),
@@ -219,6 +226,8 @@ def rerank_report(result: MiningResult, reports: Sequence[ClassRerank], settings
                  "rank": new_rank.get(i), **p.caption._asdict()}
                 for i, p in enumerate(positives)
             ],
+            "by_caption": [{"text": text, "candidates": n, "kept": k}
+                           for text, (n, k) in sorted(captions.items(), key=lambda item: (-item[1][0], item[0]))],
         })
     return {"method": settings.kinematic_rerank, "keep": settings.rerank_keep, "band": settings.rerank_band,
             "stride": settings.rerank_stride, "aggregate": settings.rerank_aggregate, "classes": classes}
@@ -236,8 +245,9 @@ def rerank_markdown(report: dict, rows: int = 10) -> str:
                      f"| {c['kept_text_rank_median']:g} | {c['kept_of_text_top_kept']} | {c['dtw_kept_max']:.3f} "
                      f"| {c['dtw_dropped_min']:.3f} |")
     for c in report["classes"]:
-        lines += ["", f"## {c['name']}", "", "| text rank | cosine | DTW (m) | kept as | clip | caption |",
-                  "|---|---|---|---|---|---|"]
+        lines += ["", f"## {c['name']}", "", "| source caption | candidates | kept |", "|---|---|---|"]
+        lines += [f"| {b['text'].replace('|', '/')} | {b['candidates']} | {b['kept']} |" for b in c.get("by_caption", [])]
+        lines += ["", "| text rank | cosine | DTW (m) | kept as | clip | caption |", "|---|---|---|---|---|---|"]
         for p in c["candidates_by_text_rank"][:rows]:
             fate = str(p["rank"]) if p["kept"] else "dropped"
             lines.append(f"| {p['text_rank']} | {p['score']:.3f} | {p['dtw']:.3f} | {fate} | {p['clip_id']} "

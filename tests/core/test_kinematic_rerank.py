@@ -79,6 +79,10 @@ def test_rerank_keeps_the_closest_share_in_distance_order():
     assert entry["kept_of_text_top_kept"] == 2  # text ranks 2 and 3 of the text top-3
     assert [p["rank"] for p in entry["candidates_by_text_rank"]] == [None, 1, 2, 3, None]
     assert "| 1 | 0.900 | 1.000 | dropped | c0 |" in rerank_markdown(report)
+    # one caption per candidate here: each counted once, kept or not
+    assert entry["by_caption"][:2] == [{"text": "caption 0", "candidates": 1, "kept": 0},
+                                       {"text": "caption 1", "candidates": 1, "kept": 1}]
+    assert "| caption 1 | 1 | 1 |" in rerank_markdown(report)
 
 
 def test_rerank_off_changes_nothing():

@@ -91,3 +91,9 @@ def test_kinematic_rerank_rejects_the_other_sides_waves(wave):
     assert max(distances[1::2]) < 0.5 * min(distances[0::2])  # a wide margin, not a coin toss
     # without re-ranking, the text's top half would be right waves 2 to 1
     assert [p.caption.clip_id for p in result.positives[0][:4]] == ["right0", "left1", "right2", "left3"]
+    # the report counts each source caption's candidates and kept windows
+    from mdm_kinemic.core.kinematic_rerank import rerank_report
+
+    by_caption = rerank_report(result, reports, KinematicRerankSettings(kinematic_rerank="dtw"))["classes"][0]["by_caption"]
+    assert by_caption == [{"text": "a person waves the left hand", "candidates": 4, "kept": 4},
+                          {"text": "a person waves the right hand", "candidates": 4, "kept": 0}]
