@@ -108,7 +108,8 @@ def factors(preset: BenchPreset) -> dict[str, tuple[Level, ...]]:
         "guidance": (Level("1.0", synth_args=("--guidance_param", "1.0")),
                      Level("5.0", synth_args=("--guidance_param", "5.0"))),
         "teacher_strength": (Level("half_steps", teacher_share=0.5),),
-        "kinematic_rerank": (Level("dtw", ("--kinematic_rerank", "dtw")),),
+        "kinematic_rerank": (Level("dtw", ("--kinematic_rerank", "dtw")),
+                             Level("activity", ("--kinematic_rerank", "activity"))),
         "prompt_augmentation": (Level("templates", ("--prompt_augmentation", "--templates", *AUGMENTED_TEMPLATES),
                                       ("--prompt_augmentation",)),),
         "synthetic_share": tuple(Level(str(n), per_class=n, with_reference=True)

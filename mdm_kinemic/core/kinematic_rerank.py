@@ -3,11 +3,22 @@
 Sec. 4.1 ranks source captions by text similarity alone, and text encoders barely separate
 mirror-image actions: all-MiniLM-L6-v2 puts "waves the left hand" and "waves the right hand" at
 cosine 0.977, so the top-k of a one-sided class holds the other side's motion too. Here each
-candidate of a class's top-k is scored against the class's real shots by dynamic time warping
-(DTW) of root-relative joint trajectories, and only the kinematically closest fraction is
-kept. The trajectories are given by the caller (training/ passes HumanML3D's ric features:
-joints relative to the root in its heading frame, metres), so that this module stays free of
-any data layout.
+candidate of a class's top-k is scored against the class's real shots, and only the
+kinematically closest fraction is kept. Two scores:
+
+* ``dtw``: dynamic time warping of root-relative joint trajectories (metres per aligned step).
+  It compares whole poses, so a candidate's style (amplitude, posture, tempo) weighs as much as
+  which limbs move: on the Bandai corpus it keeps every "elderly" left-hand wave for a right-hand
+  class and drops every "youthful" one (docs/benchmark.md).
+* ``activity``: which joints move. Each sequence becomes its activity profile, every joint's
+  mean speed as a share of all joints' (it sums to 1, so tempo and amplitude cancel), and the
+  distance is the total variation between profiles, in [0, 1]. A left-hand wave moves the left
+  wrist where a right-hand shot moves the right one: their profiles differ by about the arm's
+  share, whatever the style.
+
+The trajectories are given by the caller (training/ passes HumanML3D's ric features: joints
+relative to the root in its heading frame, metres), so that this module stays free of any data
+layout.
 """
 
 from __future__ import annotations
@@ -20,7 +31,7 @@ import numpy as np
 
 from mdm_kinemic.core.mining import Caption, MinedPositive, MiningResult
 
-RERANK_METHODS = ("off", "dtw")
+RERANK_METHODS = ("off", "dtw", "activity")
 AGGREGATES = ("min", "mean")
 
 
@@ -32,11 +43,13 @@ class KinematicRerankSettings:
         "choices": RERANK_METHODS,
         "help": "re-rank each class's top-k soft positives by motion against its real shots and keep the "
                 "closest --rerank_keep share: 'dtw' = dynamic time warping of root-relative joint "
-                "trajectories (the paper's future work); 'off' = text ranking only (paper Sec. 4.1)"})
+                "trajectories (the paper's future work); 'activity' = which joints move (each joint's share "
+                "of the motion, insensitive to tempo and amplitude: tells left from right across styles); "
+                "'off' = text ranking only (paper Sec. 4.1)"})
     rerank_keep: float = field(default=0.5, metadata={
         "help": "share of each class's top-k kept after kinematic re-ranking, in (0, 1]"})
     rerank_band: float = field(default=0.25, metadata={
-        "help": "Sakoe-Chiba band of the DTW: frame i of one sequence may match frame j of the other "
+        "help": "Sakoe-Chiba band of the DTW (dtw only): frame i of one sequence may match frame j of the other "
                 "only when |i/n - j/m| <= band (1 = unconstrained)"})
     rerank_stride: int = field(default=2, metadata={
         "help": "compare every N-th frame (2: 10 fps from HumanML3D's 20); larger is faster and coarser"})
@@ -130,13 +143,57 @@ def _dtw_batch(a_list: list[np.ndarray], b_list: list[np.ndarray], band: float) 
     return acc[np.arange(p), n, m] / (n + m)
 
 
+def activity_profiles(trajectories: Sequence[np.ndarray]) -> np.ndarray:
+    """Which joints move: each joint's mean frame-to-frame speed as a share of all joints'.
+
+    Args:
+        trajectories: N arrays (T, J, 3) of one joint layout (root-relative positions, metres).
+
+    Returns:
+        (N, J) float64 rows summing to 1; a still sequence (or a single frame) gets the uniform
+        profile 1/J.
+
+    Raises:
+        ValueError: empty sequences or mismatched joint layouts.
+    """
+    arrays = [np.asarray(a, dtype=np.float64) for a in trajectories]
+    if any(a.ndim != 3 or a.shape[0] < 1 or a.shape[1:] != arrays[0].shape[1:] for a in arrays):
+        raise ValueError("activity_profiles needs non-empty (T, J, 3) sequences of one joint layout, got shapes "
+                         f"{sorted({a.shape[1:] for a in arrays})}")
+    profiles = np.empty((len(arrays), arrays[0].shape[1]))
+    for k, a in enumerate(arrays):
+        speed = np.linalg.norm(np.diff(a, axis=0), axis=-1).mean(axis=0) if a.shape[0] > 1 else np.zeros(a.shape[1])
+        total = speed.sum()
+        profiles[k] = speed / total if total > 0 else 1.0 / a.shape[1]
+    return profiles
+
+
+def activity_distances(queries: Sequence[np.ndarray], references: Sequence[np.ndarray]) -> np.ndarray:
+    """Total variation distance between the activity profiles of every (query, reference) pair.
+
+    Args:
+        queries: Q arrays (T, J, 3); references: R arrays (T', J, 3), the same J.
+
+    Returns:
+        (Q, R) float64 in [0, 1]: half the L1 distance of the profiles (0: the same joints move in
+        the same proportions; 1: disjoint sets of joints move).
+
+    Raises:
+        ValueError: as :func:`activity_profiles`.
+    """
+    profiles = activity_profiles([*queries, *references])
+    q, r = profiles[: len(queries)], profiles[len(queries):]
+    return 0.5 * np.abs(q[:, None, :] - r[None, :, :]).sum(-1)
+
+
 @dataclass
 class ClassRerank:
     """What re-ranking did to one class's pool.
 
     Attributes:
         name: the class.
-        distances: DTW distance of each of the class's text-ranked positives, in text order.
+        distances: distance (DTW or activity) of each of the class's text-ranked positives to the
+            class's shots, in text order.
         kept: indices (text ranks - 1) of the kept positives, closest first.
     """
 
@@ -157,7 +214,7 @@ def rerank_by_motion(
         result: the text mining (Sec. 4.1), positives in text order.
         shots: per class, the root-relative joint trajectories (T, J, 3) of its real shots.
         trajectory: a positive's caption -> the trajectory (T, J, 3) of its clip or sub-span.
-        settings: keep share, DTW band, frame stride, aggregate over shots.
+        settings: the score (dtw or activity), keep share, DTW band, frame stride, aggregate over shots.
 
     Returns:
         (a MiningResult whose positives are the kept ones, closest first, their text scores
@@ -177,7 +234,8 @@ def rerank_by_motion(
     for name, positives, class_shots in zip(result.class_names, result.positives, shots):
         candidates = [np.asarray(trajectory(p.caption))[::stride] for p in positives]
         references = [np.asarray(s)[::stride] for s in class_shots]
-        distances = dtw_distances(candidates, references, settings.rerank_band)
+        distances = (dtw_distances(candidates, references, settings.rerank_band) if settings.kinematic_rerank == "dtw"
+                     else activity_distances(candidates, references))
         score = distances.min(axis=1) if settings.rerank_aggregate == "min" else distances.mean(axis=1)
         keep = max(1, math.ceil(settings.rerank_keep * len(positives)))
         order = np.argsort(score, kind="stable")[:keep].tolist()
@@ -192,7 +250,8 @@ def rerank_by_motion(
 
 def rerank_report(result: MiningResult, reports: Sequence[ClassRerank], settings: KinematicRerankSettings) -> dict:
     """The re-ranking as JSON-ready data: per class, every text-ranked candidate with its text rank,
-    cosine, DTW distance, whether it was kept and its new rank, and how the pool changed, also per
+    cosine, distance (DTW in metres or activity in [0, 1], as ``method``), whether it was kept and
+    its new rank, and how the pool changed, also per
     caption (``by_caption``: candidates and kept windows of each source caption, most candidates
     first), which shows e.g. how many "left hand" windows a "right hand" class keeps.
 
@@ -219,10 +278,10 @@ def rerank_report(result: MiningResult, reports: Sequence[ClassRerank], settings
             "candidate_clips": len({p.caption.clip_id for p in positives}),
             "kept_text_rank_median": float(np.median(kept_text_ranks)),
             "kept_of_text_top_kept": len([r for r in kept_text_ranks if r <= len(report.kept)]),
-            "dtw_kept_max": max(report.distances[i] for i in report.kept),
-            "dtw_dropped_min": min(dropped, default=math.nan),
+            "distance_kept_max": max(report.distances[i] for i in report.kept),
+            "distance_dropped_min": min(dropped, default=math.nan),
             "candidates_by_text_rank": [
-                {"text_rank": i + 1, "score": p.score, "dtw": report.distances[i], "kept": i in new_rank,
+                {"text_rank": i + 1, "score": p.score, "distance": report.distances[i], "kept": i in new_rank,
                  "rank": new_rank.get(i), **p.caption._asdict()}
                 for i, p in enumerate(positives)
             ],
@@ -236,20 +295,23 @@ def rerank_report(result: MiningResult, reports: Sequence[ClassRerank], settings
 def rerank_markdown(report: dict, rows: int = 10) -> str:
     """A short markdown summary of :func:`rerank_report`: per class, how the pool changed and the
     ``rows`` text-best candidates with their distances and fate."""
-    lines = [f"# Kinematic re-ranking ({report['method']}, keep {report['keep']:g}, band {report['band']:g}, "
+    dtw = report["method"] == "dtw"
+    distance = "DTW (m)" if dtw else "activity distance"
+    band = f", band {report['band']:g}" if dtw else ""
+    lines = [f"# Kinematic re-ranking ({report['method']}, keep {report['keep']:g}{band}, "
              f"stride {report['stride']}, {report['aggregate']} over shots)", "",
              "| class | candidates (clips) | kept (clips) | median text rank of kept | kept from the text top-kept "
-             "| max DTW kept | min DTW dropped |", "|---|---|---|---|---|---|---|"]
+             f"| max {distance} kept | min {distance} dropped |", "|---|---|---|---|---|---|---|"]
     for c in report["classes"]:
         lines.append(f"| {c['name']} | {c['candidates']} ({c['candidate_clips']}) | {c['kept']} ({c['kept_clips']}) "
-                     f"| {c['kept_text_rank_median']:g} | {c['kept_of_text_top_kept']} | {c['dtw_kept_max']:.3f} "
-                     f"| {c['dtw_dropped_min']:.3f} |")
+                     f"| {c['kept_text_rank_median']:g} | {c['kept_of_text_top_kept']} | {c['distance_kept_max']:.3f} "
+                     f"| {c['distance_dropped_min']:.3f} |")
     for c in report["classes"]:
         lines += ["", f"## {c['name']}", "", "| source caption | candidates | kept |", "|---|---|---|"]
         lines += [f"| {b['text'].replace('|', '/')} | {b['candidates']} | {b['kept']} |" for b in c.get("by_caption", [])]
-        lines += ["", "| text rank | cosine | DTW (m) | kept as | clip | caption |", "|---|---|---|---|---|---|"]
+        lines += ["", f"| text rank | cosine | {distance} | kept as | clip | caption |", "|---|---|---|---|---|---|"]
         for p in c["candidates_by_text_rank"][:rows]:
             fate = str(p["rank"]) if p["kept"] else "dropped"
-            lines.append(f"| {p['text_rank']} | {p['score']:.3f} | {p['dtw']:.3f} | {fate} | {p['clip_id']} "
+            lines.append(f"| {p['text_rank']} | {p['score']:.3f} | {p['distance']:.3f} | {fate} | {p['clip_id']} "
                          f"| {p['text'].replace('|', '/')} |")
     return "\n".join(lines) + "\n"

@@ -148,7 +148,7 @@ def ric_trajectory(features: np.ndarray) -> np.ndarray:
 def rerank_soft_positives(result: MiningResult, target_motions: Sequence[np.ndarray], target_labels: Sequence[int],
                           source_motion: Callable[[str], np.ndarray],
                           settings: KinematicRerankSettings) -> tuple[MiningResult, list[ClassRerank]]:
-    """Re-rank each class's soft positives by DTW against its shots (core.kinematic_rerank).
+    """Re-rank each class's soft positives by motion (DTW or activity) against its shots (core.kinematic_rerank).
 
     Args:
         result: the text mining, positives in text order.

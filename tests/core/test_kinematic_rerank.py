@@ -11,6 +11,8 @@ from mdm_kinemic.core.kinematic_rerank import (
     KinematicRerankSettings,
     dtw_distances,
     rerank_by_motion,
+    activity_distances,
+    activity_profiles,
     rerank_markdown,
     rerank_report,
 )
@@ -75,7 +77,7 @@ def test_rerank_keeps_the_closest_share_in_distance_order():
     report = rerank_report(_result(5), reports, settings)
     entry = report["classes"][0]
     assert entry["kept"] == 3 and entry["candidates"] == 5
-    assert entry["dtw_kept_max"] == pytest.approx(0.3) and entry["dtw_dropped_min"] == pytest.approx(0.4)
+    assert entry["distance_kept_max"] == pytest.approx(0.3) and entry["distance_dropped_min"] == pytest.approx(0.4)
     assert entry["kept_of_text_top_kept"] == 2  # text ranks 2 and 3 of the text top-3
     assert [p["rank"] for p in entry["candidates_by_text_rank"]] == [None, 1, 2, 3, None]
     assert "| 1 | 0.900 | 1.000 | dropped | c0 |" in rerank_markdown(report)
@@ -83,6 +85,45 @@ def test_rerank_keeps_the_closest_share_in_distance_order():
     assert entry["by_caption"][:2] == [{"text": "caption 0", "candidates": 1, "kept": 0},
                                        {"text": "caption 1", "candidates": 1, "kept": 1}]
     assert "| caption 1 | 1 | 1 |" in rerank_markdown(report)
+
+
+def test_activity_profile_is_each_joints_share_of_the_speed():
+    # joint 0 moves 0.1 m per frame, joint 1 0.3 m, joint 2 stays: shares 1/4, 3/4, 0
+    moving = np.zeros((3, 3, 3))
+    moving[:, 0, 0] = [0.0, 0.1, 0.2]
+    moving[:, 1, 2] = [0.0, 0.3, 0.6]
+    still = np.ones((5, 3, 3))
+    np.testing.assert_allclose(activity_profiles([moving, still, moving[:1]]),
+                               [[0.25, 0.75, 0.0], [1 / 3, 1 / 3, 1 / 3], [1 / 3, 1 / 3, 1 / 3]])
+    # tempo and amplitude cancel: twice as slow and 3x as large is the same profile
+    slower_larger = 3.0 * np.repeat(moving, 2, axis=0)
+    mirrored = moving[:, [1, 0, 2]]  # the shares swap joints: total variation |1/4 - 3/4| = 1/2
+    np.testing.assert_allclose(activity_distances([slower_larger, mirrored], [moving]), [[0.0], [0.5]], atol=1e-12)
+    with pytest.raises(ValueError, match="one joint layout"):
+        activity_profiles([np.zeros((3, 2, 3)), np.zeros((3, 4, 3))])
+
+
+def test_activity_keeps_the_shots_side_where_dtw_keeps_their_body_size(wave):
+    """Left-hand shots; candidates are right-hand waves of the shots' size and left-hand waves of a
+    body 1.5x as large (root-relative, scaled about the root). DTW compares poses, so size outweighs
+    side; the activity profile compares which joints move."""
+    def relative(joints: np.ndarray, scale: float = 1.0) -> np.ndarray:
+        return scale * (joints[:, 1:] - joints[:, :1])
+
+    shots = [relative(wave("left", frames=50 + 5 * k, turn=0.0, period=12 + k, seed=k)) for k in range(3)]
+    motions, positives = {}, []
+    for k in range(6):
+        side = "right" if k % 2 == 0 else "left"
+        motions[f"{side}{k}"] = relative(wave(side, frames=45 + 4 * k, turn=0.0, period=11 + k, seed=10 + k),
+                                         1.0 if side == "right" else 1.5)
+        positives.append(MinedPositive(Caption(f"{side}{k}", f"a person waves the {side} hand"), 0.98 - 0.01 * k))
+    result = MiningResult(["waves the left hand"], [("p",)], [positives], "enc", 6, "caption", 6)
+    kept = {}
+    for method in ("dtw", "activity"):
+        settings = KinematicRerankSettings(kinematic_rerank=method, rerank_keep=0.5)
+        reranked, _ = rerank_by_motion(result, [shots], lambda c: motions[c.clip_id], settings)
+        kept[method] = sorted(p.caption.clip_id for p in reranked.positives[0])
+    assert kept == {"dtw": ["right0", "right2", "right4"], "activity": ["left1", "left3", "left5"]}
 
 
 def test_rerank_off_changes_nothing():
