@@ -12,9 +12,9 @@ sampling and HAR (the preset's protocol, the same recogniser seeds for every run
 ``target/val``: a seeded fifth per class of the clips that are neither shots nor test, which
 the fixed evaluator never trains on (bench/split.py). One interaction is tested, L_dist x dww
 (``terms=base`` turns both off, Table 2's Base); every other level changes one setting of the
-baseline. A level that changes the recogniser's
-training data rather than KineMIC (the synthetic share) is run for MDM + LoRA too
-(``mdm_lora@FACTOR=LEVEL``), and Full is paired with it at the same level.
+baseline. A level that changes how any generator is used rather than KineMIC (the synthetic
+share, the guidance scale) is run for MDM + LoRA too (``mdm_lora@FACTOR=LEVEL``), and Full is
+paired with it at the same level.
 
 Each command is skipped when its outputs exist, so running the study again resumes it; the
 runs are in OUT/calibration/CONFIG/seedS/{fewshot,synth,har} (a level that only changes
@@ -70,9 +70,10 @@ class Level:
         synth_args: flags added to ``mdm_kinemic.synth``.
         teacher_share: the teacher checkpoint, as a share of its steps (1.0: the latest).
         per_class: synthetic motions per class (None: the preset's).
-        with_reference: the level changes the recogniser's training data rather than KineMIC,
-            so MDM + LoRA is run at it too (``mdm_lora@FACTOR=LEVEL``), and the baseline's level
-            is also paired with the reference at the same level.
+        with_reference: the level changes how any generator is used (sampling, the recogniser's
+            training data) rather than KineMIC, so MDM + LoRA is run at it too
+            (``mdm_lora@FACTOR=LEVEL``), and the baseline's level is also paired with the
+            reference at the same level.
     """
 
     name: str
@@ -89,8 +90,8 @@ def factors(preset: BenchPreset) -> dict[str, tuple[Level, ...]]:
     2's Base, without either term, which completes the one interaction studied, L_dist x dww; and
     the synthetic share, which the first parts' validation figures point at: real only led).
 
-    The synthetic share samples a half and a quarter of the preset's clips per class, for
-    KineMIC Full and for MDM + LoRA alike. The few-shot schedule keeps the preset's steps x learning rate at twice or half the
+    The synthetic share (a half and a quarter of the preset's clips per class) and the guidance
+    scale are sampled for KineMIC Full and for MDM + LoRA alike. The few-shot schedule keeps the preset's steps x learning rate at twice or half the
     preset's; the teacher's strength is its checkpoint at half its steps (the teacher stage
     saves every quarter).
     """
@@ -105,8 +106,8 @@ def factors(preset: BenchPreset) -> dict[str, tuple[Level, ...]]:
         "action_init": (Level("randn", ("--action_init", "randn")),),
         "fewshot_schedule": (Level(f"{2 * steps}x{lr:g}", ("--num_steps", str(2 * steps))),
                              Level(f"{steps}x{lr / 2:g}", ("--lr", f"{lr / 2:g}"))),
-        "guidance": (Level("1.0", synth_args=("--guidance_param", "1.0")),
-                     Level("5.0", synth_args=("--guidance_param", "5.0"))),
+        "guidance": (Level("1.0", synth_args=("--guidance_param", "1.0"), with_reference=True),
+                     Level("5.0", synth_args=("--guidance_param", "5.0"), with_reference=True)),
         "teacher_strength": (Level("half_steps", teacher_share=0.5),),
         "kinematic_rerank": (Level("dtw", ("--kinematic_rerank", "dtw")),
                              Level("activity", ("--kinematic_rerank", "activity"))),

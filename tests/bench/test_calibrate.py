@@ -142,13 +142,15 @@ def test_commands_read_validation_only_and_carry_each_level(bench, monkeypatch):
     assert shared[shared.index("--per_class") + 1] == "2"
     assert shared[shared.index("--model_path") + 1] == str(study.root / MDM_LORA / "seed0" / "fewshot" / "model000000002.pt")
     assert guided[guided.index("--per_class") + 1] == str(loaded.preset.per_class)
+    reference = calls["calibration-mdm_lora@guidance=1.0-seed0-synth"]  # MDM + LoRA sampled at the same scale
+    assert reference[-2:] == ["--guidance_param", "1.0"] and "/mdm_lora/seed0/fewshot/" in reference[reference.index("--model_path") + 1]
     monkeypatch.setattr(study, "synth_done", lambda c, s: True)
     loaded.evaluator_stem.parent.mkdir(parents=True)
     for suffix in (".json", ".safetensors"):
         loaded.evaluator_stem.with_suffix(suffix).write_text("{}")
     study.run_har()
     har = [c for name, c in calls.items() if name.endswith("-har") or name == "calibration-real_only"]
-    assert len(har) == 9 * 2 + 1
+    assert len(har) == 11 * 2 + 1  # 3 trained configurations, 2 guidance and 2 share levels for both methods
     for command in har:  # the study never reads the test split
         assert [command[i + 1] for i, arg in enumerate(command) if arg == "--test_split"] == ["val"]
     assert "--no-real_only" in calls["calibration-full-seed0-har"] and "--no-real_only" not in calls["calibration-real_only"]
