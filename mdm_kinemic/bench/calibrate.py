@@ -19,9 +19,10 @@ paired with it at the same level.
 Each command is skipped when its outputs exist, so running the study again resumes it; the
 runs are in OUT/calibration/CONFIG/seedS/{fewshot,synth,har} (a level that only changes
 sampling, such as the guidance scale or the synthetic share, samples its method's few-shot
-runs), their logs in OUT/logs/, and OUT/calibration/study.json + study.md hold, per configuration, the validation balanced accuracy
-over few-shot seeds x recogniser seeds, FID under the fixed evaluator, and the paired difference
-to MDM + LoRA and to real only (bench/summary.py's figures).
+runs), their logs in OUT/logs/, and OUT/calibration/study.json + study.md hold, per
+configuration, the validation balanced accuracy over few-shot seeds x recogniser seeds, FID
+under the fixed evaluator, and the paired difference to MDM + LoRA and to real only
+(bench/summary.py's figures).
 """
 
 from __future__ import annotations
@@ -91,9 +92,9 @@ def factors(preset: BenchPreset) -> dict[str, tuple[Level, ...]]:
     the synthetic share, which the first parts' validation figures point at: real only led).
 
     The synthetic share (a half and a quarter of the preset's clips per class) and the guidance
-    scale are sampled for KineMIC Full and for MDM + LoRA alike. The few-shot schedule keeps the preset's steps x learning rate at twice or half the
-    preset's; the teacher's strength is its checkpoint at half its steps (the teacher stage
-    saves every quarter).
+    scale are sampled for KineMIC Full and for MDM + LoRA alike. The few-shot schedule keeps the
+    preset's steps x learning rate at twice or half the preset's; the teacher's strength is its
+    checkpoint at half its steps (the teacher stage saves every quarter).
     """
     steps, lr = preset.fewshot_steps, preset.fewshot_lr
     return {

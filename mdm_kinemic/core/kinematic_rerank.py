@@ -24,6 +24,7 @@ layout.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -251,9 +252,9 @@ def rerank_by_motion(
 def rerank_report(result: MiningResult, reports: Sequence[ClassRerank], settings: KinematicRerankSettings) -> dict:
     """The re-ranking as JSON-ready data: per class, every text-ranked candidate with its text rank,
     cosine, distance (DTW in metres or activity in [0, 1], as ``method``), whether it was kept and
-    its new rank, and how the pool changed, also per
-    caption (``by_caption``: candidates and kept windows of each source caption, most candidates
-    first), which shows e.g. how many "left hand" windows a "right hand" class keeps.
+    its new rank, and how the pool changed, also per caption (``by_caption``: candidates and kept
+    windows of each source caption, most candidates first), which shows e.g. how many "left hand"
+    windows a "right hand" class keeps.
 
     Args:
         result: the text mining *before* re-ranking (its positives in text order).
@@ -265,11 +266,8 @@ def rerank_report(result: MiningResult, reports: Sequence[ClassRerank], settings
         new_rank = {index: rank for rank, index in enumerate(report.kept, start=1)}
         kept_text_ranks = sorted(i + 1 for i in report.kept)
         dropped = [d for i, d in enumerate(report.distances) if i not in new_rank]
-        captions: dict[str, list[int]] = {}
-        for i, p in enumerate(positives):
-            counts = captions.setdefault(p.caption.text, [0, 0])
-            counts[0] += 1
-            counts[1] += i in new_rank
+        candidates = Counter(p.caption.text for p in positives)
+        kept = Counter(positives[i].caption.text for i in report.kept)
         classes.append({
             "name": report.name,
             "candidates": len(positives),
@@ -285,8 +283,8 @@ def rerank_report(result: MiningResult, reports: Sequence[ClassRerank], settings
                  "rank": new_rank.get(i), **p.caption._asdict()}
                 for i, p in enumerate(positives)
             ],
-            "by_caption": [{"text": text, "candidates": n, "kept": k}
-                           for text, (n, k) in sorted(captions.items(), key=lambda item: (-item[1][0], item[0]))],
+            "by_caption": [{"text": text, "candidates": n, "kept": kept[text]}
+                           for text, n in sorted(candidates.items(), key=lambda item: (-item[1], item[0]))],
         })
     return {"method": settings.kinematic_rerank, "keep": settings.rerank_keep, "band": settings.rerank_band,
             "stride": settings.rerank_stride, "aggregate": settings.rerank_aggregate, "classes": classes}
