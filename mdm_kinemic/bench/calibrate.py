@@ -240,7 +240,9 @@ def study_summary(configs: Sequence[Config], runs: Mapping[str, Sequence[dict]],
         if config.name not in merged:
             continue
         values = [f for f in fids.get(config.name, ()) if f is not None]
-        entries[config.name] = {**config.settings, **method_entry(config.name, merged[config.name], merged),
+        run = merged[config.name]
+        entries[config.name] = {**config.settings, **method_entry(config.name, run, merged),
+                                "balanced_per_run": dict(zip(run["seeds"], run["balanced_accuracy_final_epoch"]["values"])),
                                 "fid_mean": float(np.mean(values)) if values else None, "fid_per_seed": list(fids.get(config.name, ()))}
         same_level = reference_name(config.factor, config.level) if config.factor else None
         if config.preset == BASELINE and config.level.with_reference and same_level in merged:
@@ -263,6 +265,7 @@ def study_summary(configs: Sequence[Config], runs: Mapping[str, Sequence[dict]],
         "together, Table 2's Base); no other pair of factors was trained together",
         PAIRED_AT_LEVEL: "for a level applied to both methods (mdm_lora@FACTOR=LEVEL): KineMIC Full at the level "
         "minus MDM + LoRA at the same level",
+        "balanced_per_run": "each run's balanced accuracy, keyed FEWSHOT_SEED:RECOGNISER_SEED",
         "units": "balanced accuracy (mean per-class recall) and top-1 in % over few-shot seeds x recogniser seeds; "
         "paired differences in points, configuration minus reference, 95 % bootstrap interval",
     }

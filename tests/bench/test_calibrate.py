@@ -91,13 +91,16 @@ def test_seeds_merge_side_by_side_and_pair_with_the_reference():
 def test_summary_pairs_each_configuration_and_picks_the_best_level():
     configs = plan(PRESETS["cpu"], ["eq5_scale"])
     good, half = [[0, 0, 1, 1]] * 2, [[1, 1, 1, 1]] * 2
-    runs = {MDM_LORA: [_run(half)] * 2, BASELINE: [_run(good)] * 2, "eq5_scale=element": [_run(good)] * 2,
+    runs = {MDM_LORA: [_run(half)] * 2, BASELINE: [_run(good)] * 2, "eq5_scale=element": [_run([[0, 1, 1, 1], good[0]]), _run(good)],
             "eq5_scale=authors_broadcast": [_run(half)] * 2}
     summary = study_summary(configs, runs, {BASELINE: [1.0, 3.0]}, real_only=_run(half))
     full = summary["configs"][BASELINE]
     assert full["balanced_median"] == 100.0 and full["paired_vs_mdm_lora"]["mean"] == 50.0
     assert full["paired_vs_mdm_lora"]["resolved"] and full["paired_vs_real_only"]["mean"] == 50.0
     assert full["fid_mean"] == 2.0 and summary["configs"]["eq5_scale=element"]["fid_mean"] is None
+    # every run's figure, keyed few-shot seed : recogniser seed (one misread clip of two: 75 %)
+    assert summary["configs"]["eq5_scale=element"]["balanced_per_run"] == {"0:0": 75.0, "0:1": 100.0,
+                                                                           "1:0": 100.0, "1:1": 100.0}
     assert summary["configs"]["real_only"]["balanced_median"] == 50.0
     assert summary["best_per_factor"] == {"eq5_scale": BASELINE}  # a tie keeps the baseline
     assert "| eq5_scale=authors_broadcast | 50.00 |" in study_markdown(summary)
