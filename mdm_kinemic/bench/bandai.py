@@ -111,10 +111,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         with stopping_commands():  # Ctrl-C or kill stops the running commands too
             for bench in benches:
                 failures += bench.run(args.until, args.only)
-        if len(benches) > 1 and any(b.results_dir.joinpath(SUMMARY_FILE).is_file() for b in benches):
+        summarised = [b for b in benches if b.results_dir.joinpath(SUMMARY_FILE).is_file()]
+        if len(benches) > 1 and summarised:
             done = {b.name: json.loads(b.results_dir.joinpath(SUMMARY_FILE).read_text())["splits"][b.name]
-                    for b in benches if b.results_dir.joinpath(SUMMARY_FILE).is_file()}
-            write_summary(args.out / "results", build_summary(done))
+                    for b in summarised}
+            write_summary(args.out / "results", build_summary(done, {b.name: b.method_runs() for b in summarised}))
     except (SplitError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

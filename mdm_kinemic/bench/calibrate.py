@@ -22,7 +22,8 @@ sampling, such as the guidance scale or the synthetic share, samples its method'
 runs), their logs in OUT/logs/, and OUT/calibration/study.json + study.md hold, per
 configuration, the validation balanced accuracy over few-shot seeds x recogniser seeds, FID
 under the fixed evaluator, and the paired difference to MDM + LoRA and to real only
-(bench/summary.py's figures).
+(bench/summary.py's figures) and, for a level of KineMIC, to the baseline. Studies of several
+splits pool with ``python -m mdm_kinemic.bench.pooled_study``.
 """
 
 from __future__ import annotations
@@ -42,9 +43,10 @@ from mdm_kinemic.bench.commands import stopping_commands
 from mdm_kinemic.bench.pool import add_runner_arguments, parse_devices
 from mdm_kinemic.bench.presets import PRESETS, BenchPreset, get_preset
 from mdm_kinemic.bench.split import FEWSHOT_ID, PROMPT_TEMPLATE, SPLIT_FILE, SplitSettings
-from mdm_kinemic.bench.stages import STAGE_SECONDS, STATUS_FILE, Bench, StageError, latest_step
+from mdm_kinemic.bench.stages import MODEL_FILE, STAGE_SECONDS, STATUS_FILE, Bench, StageError, latest_step
 from mdm_kinemic.bench.summary import MDM_LORA, REAL_ONLY, method_entry
 from mdm_kinemic.har.paired import paired_runs
+from mdm_kinemic.har.stats import summarize_seeds
 from mdm_kinemic.har.report import write_json
 
 log = logging.getLogger(__name__)
@@ -57,6 +59,8 @@ BASELINE = "full"
 VAL_SPLIT = "val"
 #: study.json's key of the paired difference to MDM + LoRA at the same level (Level.with_reference)
 PAIRED_AT_LEVEL = "paired_vs_mdm_lora_at_level"
+#: a KineMIC level minus the baseline (Full at the defaults): the evidence a default moves on
+PAIRED_VS_BASELINE = "paired_vs_baseline"
 #: templates of the prompt-augmentation level: the benchmark's own first
 AUGMENTED_TEMPLATES = (PROMPT_TEMPLATE, "someone {label}.", "a human {label}.", "the person {label}.", "a man {label}.")
 
@@ -136,6 +140,7 @@ class Config:
 
     @property
     def settings(self) -> dict:
+        """What the configuration changes, as recorded in study.json."""
         return {"preset": self.preset, "factor": self.factor, "level": self.level.name,
                 "fewshot_args": list(self.level.fewshot_args), "synth_args": list(self.level.synth_args),
                 "teacher_share": self.level.teacher_share, "per_class": self.level.per_class}
@@ -145,12 +150,15 @@ def plan(preset: BenchPreset, chosen: Sequence[str]) -> list[Config]:
     """The configurations to train: MDM + LoRA, the baseline, then each chosen factor's levels.
 
     Raises:
-        ValueError: an unknown factor (the message lists them).
+        ValueError: an unknown factor (the message lists them) or one named twice.
     """
     table = factors(preset)
     unknown = [f for f in chosen if f not in table]
     if unknown:
         raise ValueError(f"unknown factor(s) {unknown}; choose from {', '.join(table)}")
+    repeated = sorted({f for f in chosen if list(chosen).count(f) > 1})
+    if repeated:  # its commands would run twice at once into the same folders
+        raise ValueError(f"factor(s) {repeated} named more than once: name each once")
     configs = [Config(MDM_LORA, MDM_LORA, None, Level("reference")), Config(BASELINE, BASELINE, None, Level("baseline"))]
     for factor in chosen:
         for level in table[factor]:
@@ -176,7 +184,7 @@ def teacher_checkpoint(teacher_dir: Path, share: float) -> Path:
         raise FileNotFoundError(f"{teacher_dir}: no teacher checkpoint; run the benchmark's teacher stage first")
     if share >= 1.0:
         return latest
-    steps = sorted(int(p.stem[5:]) for p in teacher_dir.glob("model*.pt") if p.stem[5:].isdigit())
+    steps = sorted(int(m.group(1)) for p in teacher_dir.iterdir() if (m := MODEL_FILE.match(p.name)))
     below = [s for s in steps if 0 < s <= share * last]
     if not below:
         raise FileNotFoundError(f"{teacher_dir}: no checkpoint at or below {share:g} x step {last}")
@@ -209,16 +217,11 @@ def merge_seeds(runs: Sequence[dict]) -> dict:
         "seeds": [f"{f}:{s}" for f, run in enumerate(runs) for s in run["seeds"]],
         "seed_groups": [f for f, run in enumerate(runs) for _ in run["seeds"]],
         "test_predictions_per_seed": [p for run in runs for p in run["test_predictions_per_seed"]],
-        "converged_per_seed": [c for run in runs for c in run.get("converged_per_seed", [True] * len(run["seeds"]))],
-        "balanced_accuracy_final_epoch": _summary(balanced),
-        "top1_final_epoch": _summary(top1),
+        "converged_per_seed": None if any(run.get("converged_per_seed") is None for run in runs)
+        else [c for run in runs for c in run["converged_per_seed"]],
+        "balanced_accuracy_final_epoch": summarize_seeds(balanced).to_dict(),
+        "top1_final_epoch": summarize_seeds(top1).to_dict(),
     }
-
-
-def _summary(values: Sequence[float]) -> dict:
-    arr = np.asarray(values, dtype=np.float64)
-    return {"values": arr.tolist(), "median": float(np.median(arr)), "mean": float(arr.mean()),
-            "std": float(arr.std(ddof=1)) if arr.size > 1 else 0.0, "std_ddof": 1}
 
 
 def study_summary(configs: Sequence[Config], runs: Mapping[str, Sequence[dict]], fids: Mapping[str, Sequence[float | None]],
@@ -244,10 +247,11 @@ def study_summary(configs: Sequence[Config], runs: Mapping[str, Sequence[dict]],
         entries[config.name] = {**config.settings, **method_entry(config.name, run, merged),
                                 "balanced_per_run": dict(zip(run["seeds"], run["balanced_accuracy_final_epoch"]["values"])),
                                 "fid_mean": float(np.mean(values)) if values else None, "fid_per_seed": list(fids.get(config.name, ()))}
+        if config.factor and config.preset == BASELINE and BASELINE in merged:
+            entries[config.name][PAIRED_VS_BASELINE] = paired_runs(run, merged[BASELINE]).to_summary()
         same_level = reference_name(config.factor, config.level) if config.factor else None
         if config.preset == BASELINE and config.level.with_reference and same_level in merged:
-            d = paired_runs(merged[config.name], merged[same_level])
-            entries[config.name][PAIRED_AT_LEVEL] = {"mean": d.mean, "ci95": list(d.ci95), "resolved": d.resolved}
+            entries[config.name][PAIRED_AT_LEVEL] = paired_runs(run, merged[same_level]).to_summary()
     if real_only is not None:  # its own figures over its own seeds; the copies above only pair
         entries[REAL_ONLY] = {"preset": None, "factor": None, "level": "reference",
                               **method_entry(REAL_ONLY, real_only, merged), "fid_mean": None, "fid_per_seed": []}
@@ -263,6 +267,7 @@ def study_summary(configs: Sequence[Config], runs: Mapping[str, Sequence[dict]],
         "best_per_factor": best,
         "untested_interactions": "every level changes one setting of the baseline but terms=base (L_dist and dww off "
         "together, Table 2's Base); no other pair of factors was trained together",
+        PAIRED_VS_BASELINE: "for a level of KineMIC: the level minus the baseline (KineMIC Full at the defaults)",
         PAIRED_AT_LEVEL: "for a level applied to both methods (mdm_lora@FACTOR=LEVEL): KineMIC Full at the level "
         "minus MDM + LoRA at the same level",
         "balanced_per_run": "each run's balanced accuracy, keyed FEWSHOT_SEED:RECOGNISER_SEED",
@@ -276,8 +281,9 @@ def study_markdown(summary: dict) -> str:
     lines = [
         f"Calibration study on {summary['evaluated_on']}; {summary['untested_interactions']}.",
         "",
-        "| configuration | balanced median | mean ± std | Δ vs MDM + LoRA [95 % CI] | Δ vs real only [95 % CI] | FID | converged |",
-        "|---|---|---|---|---|---|---|",
+        "| configuration | balanced median | mean ± std | Δ vs MDM + LoRA [95 % CI] | Δ vs real only [95 % CI] "
+        "| Δ vs baseline [95 % CI] | FID | converged |",
+        "|---|---|---|---|---|---|---|---|",
     ]
 
     def paired(entry: dict | None) -> str:
@@ -288,9 +294,10 @@ def study_markdown(summary: dict) -> str:
 
     for name, e in summary["configs"].items():
         fid = "–" if e["fid_mean"] is None else f"{e['fid_mean']:.3f}"
-        converged = f"{len(e['converged_seeds'])}/{len(e['seeds'])}"
+        converged = "not checked" if e["converged_seeds"] is None else f"{len(e['converged_seeds'])}/{len(e['seeds'])}"
         lines.append(f"| {name} | {e['balanced_median']:.2f} | {e['balanced_mean']:.2f} ± {e['balanced_std']:.2f} | "
-                     f"{paired(e.get('paired_vs_mdm_lora'))} | {paired(e.get('paired_vs_real_only'))} | {fid} | {converged} |")
+                     f"{paired(e.get('paired_vs_mdm_lora'))} | {paired(e.get('paired_vs_real_only'))} | "
+                     f"{paired(e.get(PAIRED_VS_BASELINE))} | {fid} | {converged} |")
     at_level = [f"{name}: {paired(e[PAIRED_AT_LEVEL])}" for name, e in summary["configs"].items() if e.get(PAIRED_AT_LEVEL)]
     if at_level:
         lines += ["", "KineMIC Full minus MDM + LoRA at the same level [95 % CI]: " + "; ".join(at_level)]
@@ -311,6 +318,7 @@ class Study:
         bench.seconds_file = f"{STUDY_DIR}/{STAGE_SECONDS}"
 
     def run_dir(self, config: Config, seed: int) -> Path:
+        """OUT/calibration/CONFIG/seedS: the run's fewshot/, synth/ and har/."""
         return self.root / config.name / f"seed{seed}"
 
     def fewshot_dir(self, config: Config, seed: int) -> Path:
@@ -327,6 +335,7 @@ class Study:
         return [(c, s) for c in self.configs for s in range(self.seeds) if not done(c, s)]
 
     def fewshot_done(self, config: Config, seed: int) -> bool:
+        """True when the few-shot run it samples holds a checkpoint at its number of steps."""
         return latest_step(self.fewshot_dir(config, seed))[0] >= self._steps(config)
 
     def per_class(self, config: Config) -> int:
@@ -334,11 +343,13 @@ class Study:
         return config.level.per_class or self.bench.preset.per_class
 
     def synth_done(self, config: Config, seed: int) -> bool:
+        """True when its synth/ holds manifest.json and per_class x classes motions."""
         folder = self.run_dir(config, seed) / "synth"
         clips = self.per_class(config) * self.bench.n_classes()
         return (folder / "manifest.json").is_file() and sum(1 for _ in folder.glob("new_joint_vecs/*.npy")) >= clips
 
     def har_done(self, config: Config, seed: int) -> bool:
+        """True when its har/har_results.json exists."""
         return (self.run_dir(config, seed) / "har" / "har_results.json").is_file()
 
     def _submit_all(self, stage: str, todo: list[tuple[Config, int]], module: str,
@@ -349,6 +360,11 @@ class Study:
                                               lambda slot, c=c, s=s: args(c, s, slot))) for c, s in todo])
 
     def run_fewshot(self) -> None:
+        """Train every configuration's unfinished few-shot runs (not those that only sample).
+
+        Raises:
+            StageError: a command failed (unless the Bench keeps going).
+        """
         b, p = self.bench, self.bench.preset
 
         def args(c: Config, s: int, slot: object) -> list:
@@ -363,6 +379,11 @@ class Study:
         self._submit_all("fewshot", todo, "mdm_kinemic.train_fewshot", args)
 
     def run_synth(self) -> None:
+        """Sample every unfinished synthetic set from its finished few-shot run.
+
+        Raises:
+            StageError: a few-shot run is unfinished or a command failed (unless the Bench keeps going).
+        """
         b = self.bench
         todo = self._each(self.synth_done)
         missing = [(c, s) for c, s in todo if not self.fewshot_done(c, s)]
@@ -383,9 +404,22 @@ class Study:
                 "--jobs", 1 if b._cpu_jobs() else b.jobs, "--no-progress"]
 
     def run_har(self) -> None:
+        """Score every unfinished synthetic set, and real only once, on the validation clips.
+
+        Raises:
+            StageError: no fixed evaluator, results of another protocol or seed count, an
+                incomplete synthetic set or a failed command (unless the Bench keeps going).
+        """
         b = self.bench
         if not b.evaluator_done():
             b._fail(f"calibration: no fixed evaluator at {b.evaluator_stem}; run the benchmark's har stage first")
+            return
+        results = [self.run_dir(c, s) / "har" / "har_results.json" for c in self.configs for s in range(self.seeds)]
+        stale = b.stale_har_results([*results, self.root / REAL_ONLY / "har_results.json"])
+        if stale:
+            b._fail("calibration: results trained under another ST-GCN protocol or number of recogniser seeds would be "
+                    "merged with new ones: " + "; ".join(stale) + ". Remove them to train them again, or run the study "
+                    "with the --har_seeds they had")
             return
         todo = self._each(self.har_done)
         missing = [(c, s) for c, s in todo if not self.synth_done(c, s)]
@@ -465,6 +499,7 @@ def load_bench(folder: Path, preset: BenchPreset, jobs: int, devices: tuple[str,
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The study's flags (``python -m mdm_kinemic.bench.calibrate -h``)."""
     p = argparse.ArgumentParser(prog="python -m mdm_kinemic.bench.calibrate", description=__doc__.split("\n")[0])
     p.add_argument("--bench", required=True, type=Path, help="a split folder of python -m mdm_kinemic.bench.bandai after its har stage")
     p.add_argument("--factors", nargs="+", default=None, help="factors to study (default: all): " + ", ".join(factors(PRESETS["cpu"])))

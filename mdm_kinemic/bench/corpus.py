@@ -12,8 +12,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+from mdm_kinemic.data.convert import REPORT_FILE
+from mdm_kinemic.data.convert import main as convert_main
 from mdm_kinemic.data.humanml3d import MOTION_DIR
 from mdm_kinemic.data.labels import CLASSES_FILE, LABELS_FILE
 
@@ -37,7 +40,8 @@ def resolve_corpus(bandai_root: str | Path, out: str | Path, workers: int = 1) -
         The converted corpus folder.
 
     Raises:
-        FileNotFoundError: ``bandai_root`` is neither a converted folder nor holds .bvh files.
+        FileNotFoundError: ``bandai_root`` is neither a converted folder nor holds .bvh files, or
+            OUT/converted is an earlier conversion that skipped files.
     """
     root = Path(bandai_root)
     if is_converted(root):
@@ -49,12 +53,22 @@ def resolve_corpus(bandai_root: str | Path, out: str | Path, workers: int = 1) -
         )
     converted = Path(out) / CONVERTED_DIR
     if is_converted(converted):
+        _check_complete(converted)
         return converted
-    from mdm_kinemic.data.convert import main as convert_main
-
     argv = [str(root), "--format", "bvh", "--out", str(converted), "--labels", "bandai", "--joint_map", "bandai",
             "--workers", str(workers), "--no-progress"]
     if converted.exists():
         argv.append("--overwrite")
     convert_main(argv)
     return converted
+
+
+def _check_complete(converted: Path) -> None:
+    """Refuse the remains of a conversion that skipped files (the converter exited 2 but wrote the rest)."""
+    report = converted / REPORT_FILE
+    skipped = json.loads(report.read_text()).get("skipped", []) if report.is_file() else []
+    if skipped:
+        raise FileNotFoundError(
+            f"{converted} is a partial conversion: {len(skipped)} file(s) were skipped (reasons in {report}). Fix or "
+            f"remove those files and delete {converted}, or convert them yourself with python -m mdm_kinemic.data.convert "
+            "... --allow_partial and pass that folder as --bandai_root")

@@ -57,24 +57,28 @@ def to_markdown(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: Sequence[str] | None = None) -> list[dict]:
-    """Summarise a mining pool; writes OUT.json and OUT.md and prints the table."""
+def main(argv: Sequence[str] | None = None) -> int:
+    """Summarise a mining pool; writes OUT.md and OUT.json (the driver's mark of done, last) and
+    prints the table. Exit 2 on a missing or malformed pool."""
     p = argparse.ArgumentParser(prog="python -m mdm_kinemic.bench.mining_summary", description=__doc__.split("\n")[0])
     p.add_argument("pool", type=Path, help="mining_pool.json of a train_fewshot run")
     p.add_argument("--out", required=True, type=Path, help="output path without suffix")
     args = p.parse_args(argv)
     if not args.pool.is_file():
         p.error(f"{args.pool} not found: run python -m mdm_kinemic.train_fewshot first (it writes mining_pool.json)")
-    pool = json.loads(args.pool.read_text())
-    rows = summarise(pool)
+    try:
+        pool = json.loads(args.pool.read_text())
+        rows = summarise(pool)
+    except (ValueError, KeyError, TypeError) as err:  # JSONDecodeError is a ValueError
+        p.error(f"{args.pool} is not a train_fewshot mining_pool.json ({err}); run train_fewshot again to rewrite it")
     record = {"pool": str(args.pool), "encoder": pool.get("encoder"), "top_k": pool.get("top_k"),
               "corpus_size": pool.get("corpus_size"), "classes": rows}
-    atomic_write_text(args.out.with_suffix(".json"), json.dumps(record, indent=2) + "\n")
     table = to_markdown(rows)
     atomic_write_text(args.out.with_suffix(".md"), table)
+    atomic_write_text(args.out.with_suffix(".json"), json.dumps(record, indent=2) + "\n")
     print(table, end="")
-    return rows
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

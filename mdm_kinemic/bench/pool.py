@@ -75,11 +75,6 @@ class CommandPool:
             self._free.put(slot)
         self._executor = ThreadPoolExecutor(max_workers=len(self.slots)) if len(self.slots) > 1 else None
 
-    @property
-    def concurrent(self) -> bool:
-        """True when commands may run at once."""
-        return self._executor is not None
-
     def close(self) -> None:
         """Wait for the running commands; cancel those not started."""
         if self._executor is not None:

@@ -54,7 +54,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from mdm_kinemic.bench.commands import run_command
+from mdm_kinemic.bench.commands import run_command, terminate_commands
 from mdm_kinemic.bench.pool import CommandPool, Slot
 from mdm_kinemic.bench.presets import BenchPreset
 from mdm_kinemic.bench.split import (
@@ -265,6 +265,11 @@ class Bench:
         pool = CommandPool(list(self.devices) or (["cpu"] * self.jobs if self._cpu_jobs() else [None]))
         try:
             yield pool
+        except BaseException:
+            # a stopped driver (SystemExit, KeyboardInterrupt) must not wait in close() for
+            # threads that wait on commands nobody stops
+            terminate_commands()
+            raise
         finally:
             pool.close()
 
@@ -273,19 +278,26 @@ class Bench:
         env = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"} if self._cpu_jobs() else None
 
         def run(slot: Slot) -> bool:
-            return self._run(name, module, args(slot)) if env is None else self._run(name, module, args(slot), env)
+            return self._run(name, module, args(slot), env)
 
         return run
 
     # ---- stages ------------------------------------------------------------------------
     def stage_split(self) -> None:
+        """Write OUT/split.json, source/ and target/ (bench/split.py) unless split.json exists."""
         if not (self.out / SPLIT_FILE).is_file():
             make_split(self.corpus, self.out, self.split)
 
     def teacher_done(self) -> bool:
+        """True when teacher/ holds a checkpoint at step >= the preset's teacher_steps."""
         return latest_step(self.teacher_dir)[0] >= self.preset.teacher_steps
 
     def stage_teacher(self) -> None:
+        """Train the text-to-motion teacher with upstream's train_mdm.py (unless done).
+
+        Raises:
+            StageError: the command failed or left no checkpoint at the preset's steps.
+        """
         if self.teacher_done():
             return
         p = self.preset
@@ -306,13 +318,25 @@ class Bench:
             self._fail(f"teacher: {self.teacher_dir} holds no checkpoint at step >= {p.teacher_steps}")
 
     def fewshot_done(self, variant: str) -> bool:
+        """True when fewshot/VARIANT holds a checkpoint at step >= the preset's fewshot_steps."""
         return latest_step(self.fewshot_dir(variant))[0] >= self.preset.fewshot_steps
 
+    def _unfinished(self, folder: Path, steps: int) -> str:
+        step = latest_step(folder)[0]
+        return f"no checkpoint in {folder}" if step < 0 else f"{folder} stops at step {step} of {steps}"
+
     def stage_fewshot(self) -> None:
-        teacher = latest_step(self.teacher_dir)[1]
-        if teacher is None:
-            self._fail("fewshot: no teacher checkpoint; run the teacher stage first")
+        """Train every unfinished few-shot variant from the finished teacher, then summarise the mining pool.
+
+        Raises:
+            StageError: no finished teacher, or a command failed.
+        """
+        if not self.teacher_done():
+            # a student of a cut-off teacher would count as done once the teacher finishes
+            self._fail(f"fewshot: no finished teacher checkpoint ({self._unfinished(self.teacher_dir, self.preset.teacher_steps)}); "
+                       "run the teacher stage first")
             return
+        teacher = latest_step(self.teacher_dir)[1]
         p = self.preset
 
         def args(variant: str, slot: Slot) -> list:
@@ -337,14 +361,23 @@ class Bench:
             self._run("mining-summary", "mdm_kinemic.bench.mining_summary", [pool, "--out", self.mining_base])
 
     def synth_done(self, name: str) -> bool:
+        """True when synth/NAME holds manifest.json and per_class x classes motions."""
         folder = self.synth_dir(name)
         if not (folder / "manifest.json").is_file() or not (folder / "new_joint_vecs").is_dir():
             return False
         return sum(1 for _ in (folder / "new_joint_vecs").glob("*.npy")) >= self.preset.per_class * self.n_classes()
 
     def stage_synth(self) -> None:
+        """Sample every unfinished synthetic set: the zero-shot teacher's and each finished variant's.
+
+        Raises:
+            StageError: a model to sample is unfinished, or a command failed.
+        """
         models = {ZERO_SHOT: latest_step(self.teacher_dir)[1]}
         models.update({v: latest_step(self.fewshot_dir(v))[1] for v in self.variants})
+        unfinished = {ZERO_SHOT: None if self.teacher_done() else self._unfinished(self.teacher_dir, self.preset.teacher_steps)}
+        unfinished.update({v: None if self.fewshot_done(v) else self._unfinished(self.fewshot_dir(v), self.preset.fewshot_steps)
+                           for v in self.variants})
 
         def args(name: str, slot: Slot) -> list:
             extra = ["--prompt_template", PROMPT_TEMPLATE] if name == ZERO_SHOT else []
@@ -357,17 +390,19 @@ class Bench:
 
         with self._pool() as pool:
             futures = []
-            for name, model in models.items():
+            for name in models:
                 if self.synth_done(name):
                     continue
-                if model is None:
-                    self._fail(f"synth-{name}: no checkpoint to sample from; run the earlier stages first")
+                if unfinished[name]:
+                    self._fail(f"synth-{name}: no finished checkpoint to sample ({unfinished[name]}); "
+                               "run the earlier stages first")
                     continue
                 futures.append(pool.submit(self._command(f"synth-{name}", "mdm_kinemic.synth",
                                                          lambda slot, n=name: args(n, slot))))
             pool.wait(futures)
 
     def har_done(self, name: str) -> bool:
+        """True when har/NAME/har_results.json exists."""
         return (self.har_dir(name) / "har_results.json").is_file()
 
     def _protocol_args(self, slot: Slot = None) -> list:
@@ -381,6 +416,7 @@ class Bench:
                 "--out", self.har_dir(name)]  # a log file, not a terminal
 
     def evaluator_done(self) -> bool:
+        """True when evaluator/stgcn.safetensors and its stgcn.json exist."""
         return self.evaluator_stem.with_suffix(".safetensors").is_file() and self.evaluator_stem.with_suffix(".json").is_file()
 
     def evaluator_balanced_accuracy(self) -> float | None:
@@ -389,10 +425,18 @@ class Bench:
             return None
         return json.loads(self.evaluator_stem.with_suffix(".json").read_text())["test_balanced_accuracy"]
 
-    def stale_har_results(self) -> list[str]:
-        """The recorded har results (and the evaluator) trained under another protocol than the preset's."""
-        records = [(self.har_dir(n), self.har_dir(n) / "har_results.json", PROTOCOL_FIELDS)
-                   for n in (CEILING, REAL_ONLY, ZERO_SHOT, *self.variants)]
+    def stale_har_results(self, results: Sequence[Path] | None = None) -> list[str]:
+        """The recorded har results and the evaluator trained under another protocol than the preset's.
+
+        Args:
+            results: har_results.json files to check (default: the benchmark's own, one per method).
+
+        Returns:
+            One "FOLDER: field recorded (preset value), ..." line per stale record.
+        """
+        if results is None:
+            results = [self.har_dir(n) / "har_results.json" for n in (CEILING, REAL_ONLY, ZERO_SHOT, *self.variants)]
+        records = [(path.parent, path, PROTOCOL_FIELDS) for path in results]
         # the evaluator is one seed of its own: its seed count is not the preset's
         records.append((self.evaluator_stem, self.evaluator_stem.with_suffix(".json"),
                         {k: f for k, f in PROTOCOL_FIELDS.items() if k != "seeds"}))
@@ -408,6 +452,11 @@ class Bench:
         return found
 
     def stage_har(self) -> None:
+        """Train the fixed evaluator, then every unfinished HAR evaluation (ceiling, real only, each synthetic set).
+
+        Raises:
+            StageError: recorded results of another protocol, a missing input, or a failed command.
+        """
         stale = self.stale_har_results()
         if stale:
             self._fail("har: results trained under another ST-GCN protocol would be paired with new ones: "
@@ -479,6 +528,11 @@ class Bench:
         return rows
 
     def stage_table(self) -> None:
+        """Write results/table1.* and table2.* (har/results_table.py) and results/summary.json.
+
+        Raises:
+            StageError: no har results yet, or a command failed.
+        """
         tables = {name: self.table_rows(name) for name in TABLES}
         if not any(tables.values()):
             self._fail("table: no har results yet; run the har stage first")
@@ -491,7 +545,8 @@ class Bench:
                 self._run(name, "mdm_kinemic.har.results_table",
                           [a for r in rows for a in ("--row", r)] + paired + ["--out", self.table_base.with_name(name)])
         try:
-            write_summary(self.results_dir, build_summary({self.name: self.split_summary()}))
+            runs = self.method_runs()
+            write_summary(self.results_dir, build_summary({self.name: self.split_summary(runs)}, {self.name: runs}))
         except ValueError as err:
             self._fail(f"summary: {err}")
 
@@ -506,9 +561,9 @@ class Bench:
                 runs[name] = json.loads((self.har_dir(name) / "har_results.json").read_text())["runs"]["real_only"]
         return runs
 
-    def split_summary(self) -> dict:
-        """This split's part of summary.json (bench/summary.py)."""
-        return split_summary(self.split.target_contents, self.method_runs(), self.evaluator_balanced_accuracy())
+    def split_summary(self, runs: dict[str, dict]) -> dict:
+        """This split's part of summary.json (bench/summary.py) from its :meth:`method_runs`."""
+        return split_summary(self.split.target_contents, runs, self.evaluator_balanced_accuracy())
 
     def _fail(self, message: str) -> None:
         if not self.keep_going:
@@ -531,15 +586,17 @@ class Bench:
             raise ValueError(f"unknown stage(s) {unknown}; choose from {', '.join(STAGES)}")
         todo = list(only) if only else list(STAGES[: STAGES.index(until) + 1])
         steps: dict[str, Callable[[], None]] = {s: getattr(self, f"stage_{s}") for s in STAGES}
-        for stage in STAGES:
-            if stage in todo:
-                log.info("stage %s", stage)
-                started = time.perf_counter()
-                try:
-                    steps[stage]()
-                finally:
-                    self._record_seconds(stage, time.perf_counter() - started, STAGE_WALL_SECONDS)
-        self._write_status()
+        try:
+            for stage in STAGES:
+                if stage in todo:
+                    log.info("stage %s", stage)
+                    started = time.perf_counter()
+                    try:
+                        steps[stage]()
+                    finally:
+                        self._record_seconds(stage, time.perf_counter() - started, STAGE_WALL_SECONDS)
+        finally:  # a failed run records its sizes too: the calibration reads them from here
+            self._write_status()
         return self.failures
 
     def _write_status(self) -> None:

@@ -5,7 +5,8 @@ recall, the headline) as median, mean and std over seeds, the top-1 median, the 
 many of them converged, and for every method but real only its paired balanced-accuracy
 difference to MDM + LoRA and to real only, {"mean", "ci95": [low, high], "resolved"} in points
 (har/paired.py); for each split the fixed evaluator's balanced test accuracy. "mean_over_splits"
-averages each method's figures over the splits that hold it in every split.
+averages each method's figures over the splits when every split holds it; its paired differences
+get their interval from a bootstrap that resamples each split on its own.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mdm_kinemic.har.paired import paired_runs
+from mdm_kinemic.har.paired import paired_runs, pooled_paired_runs
 from mdm_kinemic.har.report import write_json
 from mdm_kinemic.har.results_table import balanced_summary
 
@@ -50,8 +51,7 @@ def method_entry(name: str, run: dict, runs: Mapping[str, dict]) -> dict:
     if name != REAL_ONLY:
         for reference, key in PAIRED_REFERENCES.items():
             if reference in runs:
-                d = paired_runs(run, runs[reference])
-                entry[key] = {"mean": d.mean, "ci95": list(d.ci95), "resolved": d.resolved}
+                entry[key] = paired_runs(run, runs[reference]).to_summary()
             else:
                 entry[key] = None
     return entry
@@ -78,11 +78,21 @@ def _mean(values: list) -> float | None:
     return None if not values or any(v is None for v in values) else float(np.mean(values))
 
 
-def build_summary(splits: Mapping[str, dict]) -> dict:
+def build_summary(splits: Mapping[str, dict], runs: Mapping[str, Mapping[str, dict]] | None = None) -> dict:
     """{"splits": {name: split_summary}, "mean_over_splits": {method: averaged figures}}.
 
-    A method enters the mean only when every split holds it; its paired differences average
-    their means (the intervals are per split).
+    A method enters the mean only when every split holds it. Its paired differences over the
+    splits are the mean of the splits' means; with ``runs`` they also get a 95 % interval and
+    ``resolved``, from a bootstrap that resamples each split on its own (har/paired.py's pooled
+    difference: each split weighs the same).
+
+    Args:
+        splits: {split name: :func:`split_summary`}.
+        runs: {split name: the ``runs`` given to its split_summary}, for every split; None: the
+            mean's paired differences carry no interval.
+
+    Raises:
+        ValueError: runs that cannot be paired.
     """
     names = list(splits)
     methods = [m for m in (splits[names[0]]["methods"] if names else {}) if all(m in splits[n]["methods"] for n in names)]
@@ -90,9 +100,13 @@ def build_summary(splits: Mapping[str, dict]) -> dict:
     for method in methods:
         entries = [splits[n]["methods"][method] for n in names]
         figures = {key: _mean([e[key] for e in entries]) for key in AVERAGED}
-        for key in PAIRED_REFERENCES.values():
-            if key in entries[0]:
-                figures[key] = {"mean": _mean([e[key]["mean"] if e.get(key) else None for e in entries])}
+        for reference, key in PAIRED_REFERENCES.items():
+            if key not in entries[0]:
+                continue
+            figures[key] = {"mean": _mean([e[key]["mean"] if e.get(key) else None for e in entries])}
+            if runs is not None and figures[key]["mean"] is not None and all(
+                    method in runs[n] and reference in runs[n] for n in names):
+                figures[key] = pooled_paired_runs([(runs[n][method], runs[n][reference]) for n in names]).to_summary()
         mean[method] = figures
     return {
         "splits": dict(splits),
@@ -102,7 +116,8 @@ def build_summary(splits: Mapping[str, dict]) -> dict:
             "methods": mean,
         },
         "units": "balanced accuracy (mean per-class recall) and top-1 in %; paired differences in points, "
-        "method minus reference, 95 % bootstrap interval over seeds and test clips",
+        "method minus reference, 95 % bootstrap interval over seeds and test clips (over splits: each split "
+        "resampled on its own, the splits weighing the same)",
     }
 
 

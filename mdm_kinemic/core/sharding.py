@@ -23,6 +23,7 @@ A :meth:`BatchShard.whole` batch (one process) leaves every computation exactly 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Callable, Mapping, Sequence
 
 from torch import Tensor
@@ -76,7 +77,8 @@ class BatchShard:
             it is (B,).
 
     Raises:
-        ValueError: rows outside 0..B, W < 1, or rank sizes that do not add up to B over W ranks.
+        ValueError: rows outside 0..B, W < 1, or rank sizes that do not add up to B over W ranks
+            or whose contiguous rows do not include start:stop.
     """
 
     start: int
@@ -93,10 +95,13 @@ class BatchShard:
                              "ranks: need 0 <= start < stop <= global_size and world_size >= 1")
         if not self.rank_sizes and self.world_size == 1:
             object.__setattr__(self, "rank_sizes", (self.global_size,))
-        if self.rank_sizes and (len(self.rank_sizes) != self.world_size or sum(self.rank_sizes) != self.global_size
-                                or self.size not in self.rank_sizes):
-            raise ValueError(f"BatchShard rank sizes {self.rank_sizes}: need {self.world_size} sizes adding up to "
-                             f"{self.global_size}, one of them this shard's {self.size}")
+        if self.rank_sizes:
+            offsets = list(accumulate(self.rank_sizes, initial=0))
+            if (len(self.rank_sizes) != self.world_size or offsets[-1] != self.global_size
+                    or (self.start, self.stop) not in zip(offsets, offsets[1:])):
+                raise ValueError(f"BatchShard rank sizes {self.rank_sizes}: need {self.world_size} sizes adding up to "
+                                 f"{self.global_size}, whose contiguous rows include this shard's "
+                                 f"{self.start}:{self.stop}")
 
     @classmethod
     def whole(cls, size: int) -> "BatchShard":

@@ -10,11 +10,14 @@ defined), then averages the per-seed differences on the resampled clips. When th
 in groups that share a trained generator (the calibration study's few-shot seeds, each scored
 by several recogniser seeds), the seeds are resampled in two levels: the groups with
 replacement, then the seeds within each drawn group, so that seeds of one generator are not
-counted as independent. A difference is *resolved* when its interval excludes 0.
+counted as independent. Independent strata (the benchmark's splits: other clips, other
+generators) pool into one difference, the mean of theirs, with a bootstrap that resamples each
+stratum on its own. A difference is *resolved* when its interval excludes 0.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,6 +51,10 @@ class PairedDifference:
     def to_dict(self) -> dict:
         return {"mean": self.mean, "ci95": list(self.ci95), "per_seed": list(self.per_seed),
                 "resolved": self.resolved, "resamples": self.resamples}
+
+    def to_summary(self) -> dict:
+        """{"mean", "ci95": [low, high], "resolved"}: the form of summary.json and study.json."""
+        return {"mean": self.mean, "ci95": list(self.ci95), "resolved": self.resolved}
 
 
 def _class_members(labels: np.ndarray) -> list[np.ndarray]:
@@ -84,6 +91,48 @@ def paired_difference(
     Raises:
         ValueError: shapes that do not match, no clips or seeds, resamples < 1, groups not [S].
     """
+    return pooled_paired_difference([(labels, predictions_a, predictions_b, groups)], resamples, seed)
+
+
+def pooled_paired_difference(
+    strata: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]],
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
+) -> PairedDifference:
+    """The mean over independent strata (e.g. benchmark splits: other clips, other generators) of
+    each one's paired difference A - B, with a stratified bootstrap interval: every replicate
+    resamples each stratum as :func:`paired_difference` does and averages the strata's replicate
+    differences, each stratum weighing the same.
+
+    Args:
+        strata: per stratum (labels [N_k], predictions_a [S_k, N_k], predictions_b [S_k, N_k],
+            groups [S_k] or None), as :func:`paired_difference`'s arguments.
+        resamples: bootstrap replicates.
+        seed: seed of the bootstrap's numpy generator; the strata draw from it in order, so one
+            stratum gives exactly :func:`paired_difference`'s figures.
+
+    Returns:
+        PairedDifference in points: ``per_seed`` every stratum's seeds in stratum order,
+        ``mean`` the mean of the strata's means.
+
+    Raises:
+        ValueError: no strata, or a stratum :func:`paired_difference` refuses.
+    """
+    if not strata:
+        raise ValueError("a pooled paired difference needs at least one stratum")
+    if resamples < 1:
+        raise ValueError(f"resamples must be >= 1, got {resamples}")
+    rng = np.random.default_rng(seed)
+    per_seed, replicates = zip(*(_stratum_replicates(*stratum, resamples, rng) for stratum in strata))
+    means = [float(p.mean()) for p in per_seed]
+    low, high = np.percentile(np.mean(replicates, axis=0), [2.5, 97.5])
+    return PairedDifference(tuple(float(v) for p in per_seed for v in p), float(np.mean(means)),
+                            (float(low), float(high)), resamples)
+
+
+def _stratum_replicates(labels: np.ndarray, predictions_a: np.ndarray, predictions_b: np.ndarray,
+                        groups: np.ndarray | None, resamples: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(per-seed differences [S], bootstrap replicates of their mean [resamples]) of one stratum."""
     labels = np.asarray(labels, dtype=np.int64).reshape(-1)
     a, b = np.atleast_2d(np.asarray(predictions_a)), np.atleast_2d(np.asarray(predictions_b))
     if a.shape != b.shape or a.ndim != 2 or a.shape[1] != labels.size:
@@ -93,12 +142,9 @@ def paired_difference(
         )
     if labels.size == 0 or a.shape[0] == 0:
         raise ValueError("paired difference needs at least one seed and one test clip")
-    if resamples < 1:
-        raise ValueError(f"resamples must be >= 1, got {resamples}")
     diff = (a == labels).astype(np.float64) - (b == labels).astype(np.float64)
     members = _class_members(labels)
     per_seed = _balanced_difference(diff, members)
-    rng = np.random.default_rng(seed)
     # stratified clip resampling: replicate r draws, per class, its own count of that class's clips
     drawn = [idx[rng.integers(0, idx.size, (resamples, idx.size))] for idx in members]
     by_class = [diff[:, d].mean(axis=-1) for d in drawn]  # each [S, R]
@@ -107,9 +153,7 @@ def paired_difference(
         seeds = rng.integers(0, a.shape[0], (resamples, a.shape[0]))
     else:
         seeds = _grouped_seed_draws(np.asarray(groups).reshape(-1), a.shape[0], resamples, rng)
-    replicates = replicate_seed_diff[seeds, np.arange(resamples)[:, None]].mean(axis=1)
-    low, high = np.percentile(replicates, [2.5, 97.5])
-    return PairedDifference(tuple(float(v) for v in per_seed), float(per_seed.mean()), (float(low), float(high)), resamples)
+    return per_seed, replicate_seed_diff[seeds, np.arange(resamples)[:, None]].mean(axis=1)
 
 
 def _grouped_seed_draws(groups: np.ndarray, seeds: int, resamples: int, rng: np.random.Generator) -> np.ndarray:
@@ -132,6 +176,21 @@ def paired_runs(run_a: dict, run_b: dict, resamples: int = DEFAULT_RESAMPLES, se
         ValueError: runs without per-seed predictions (results written before they were
             recorded), or with other seeds, test clips or classes.
     """
+    return pooled_paired_runs([(run_a, run_b)], resamples, seed)
+
+
+def pooled_paired_runs(pairs: Sequence[tuple[dict, dict]], resamples: int = DEFAULT_RESAMPLES,
+                       seed: int = DEFAULT_SEED) -> PairedDifference:
+    """pooled_paired_difference of (run A, run B) pairs of ``har_results.json``, one pair per
+    stratum (e.g. per benchmark split); one pair gives :func:`paired_runs`.
+
+    Raises:
+        ValueError: as :func:`paired_runs`, for any pair.
+    """
+    return pooled_paired_difference([_run_stratum(a, b) for a, b in pairs], resamples, seed)
+
+
+def _run_stratum(run_a: dict, run_b: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     for run in (run_a, run_b):
         if "test_predictions_per_seed" not in run:
             raise ValueError(
@@ -144,5 +203,5 @@ def paired_runs(run_a: dict, run_b: dict, resamples: int = DEFAULT_RESAMPLES, se
     groups = run_a.get("seed_groups")
     if groups != run_b.get("seed_groups"):
         raise ValueError("paired runs differ in seed_groups: pair runs merged over the same few-shot seeds")
-    return paired_difference(run_a["test_labels"], run_a["test_predictions_per_seed"], run_b["test_predictions_per_seed"],
-                             resamples, seed, groups=None if groups is None else np.asarray(groups))
+    return (np.asarray(run_a["test_labels"]), np.asarray(run_a["test_predictions_per_seed"]),
+            np.asarray(run_b["test_predictions_per_seed"]), None if groups is None else np.asarray(groups))

@@ -92,6 +92,9 @@ def test_two_splits_run_in_their_own_folders_and_summarise_with_their_mean(corpu
     assert "paired_vs_real_only" not in split["methods"]["real_only"]
     mean = summary["mean_over_splits"]
     assert mean["evaluator_balanced_accuracy"] == 85.0 and mean["methods"]["full"]["balanced_median"] == 100.0
+    # both splits hold the same runs: the pooled difference is theirs, with an interval
+    assert mean["methods"]["full"]["paired_vs_mdm_lora"]["mean"] == 25.0
+    assert mean["methods"]["full"]["paired_vs_mdm_lora"]["ci95"][0] <= 25.0 <= mean["methods"]["full"]["paired_vs_mdm_lora"]["ci95"][1]
     table = (out / "run+walk" / "results" / "table1.md").read_text()
     assert "Δ balanced vs MDM + LoRA [95 % CI]" in table and "Δ balanced vs real only [95 % CI]" in table
 
@@ -158,14 +161,14 @@ def test_bad_split_lists_exit_2_before_any_stage(corpus, tmp_path, capsys, lists
 def test_teacher_gets_upstream_integer_device_and_synth_keeps_seed_0(corpus, tmp_path, monkeypatch, device, teacher_flag):
     bench = Bench(corpus, tmp_path / "out", SplitSettings(("run", "walk"), 2), get_preset("cpu", device=device))
     calls: dict[str, list[str]] = {}
-    monkeypatch.setattr(bench, "_run", lambda name, module, args: calls.setdefault(name, [module, *map(str, args)]) and False)
+    monkeypatch.setattr(bench, "_run", lambda name, module, args, env=None: calls.setdefault(name, [module, *map(str, args)]) and False)
     bench.stage_teacher()
     teacher = calls["teacher"]
     given = teacher[teacher.index("--device"):teacher.index("--device") + 2] if "--device" in teacher else []
     assert given == teacher_flag
     # synth took upstream generate.py's seed (10); the benchmark keeps the seed its runs recorded
     monkeypatch.setattr(bench, "synth_done", lambda name: False)
-    monkeypatch.setattr("mdm_kinemic.bench.stages.latest_step", lambda folder: (1, folder / "model000000001.pt"))
+    monkeypatch.setattr("mdm_kinemic.bench.stages.latest_step", lambda folder: (10**6, folder / "model001000000.pt"))
     bench.stage_synth()
     synth = calls["synth-zero_shot"]
     assert synth[synth.index("--seed") + 1] == "0"

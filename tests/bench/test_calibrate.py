@@ -10,6 +10,7 @@ import pytest
 from mdm_kinemic.bench.calibrate import (
     BASELINE,
     PAIRED_AT_LEVEL,
+    PAIRED_VS_BASELINE,
     factors,
     Study,
     load_bench,
@@ -21,6 +22,7 @@ from mdm_kinemic.bench.calibrate import (
     teacher_checkpoint,
 )
 from mdm_kinemic.bench.presets import PRESETS, get_preset
+from mdm_kinemic.bench.stages import StageError
 from mdm_kinemic.bench.summary import MDM_LORA
 
 LABELS = [0, 0, 1, 1]
@@ -49,6 +51,8 @@ def test_plan_puts_the_reference_and_baseline_first_and_refuses_unknown_factors(
     assert schedule["fewshot_schedule=300x0.0003"].level.fewshot_args == ("--num_steps", "300")
     with pytest.raises(ValueError, match="unknown factor.*'warp'.*choose from eq5_scale"):
         plan(PRESETS["cpu"], ["warp"])
+    with pytest.raises(ValueError, match=r"\['dww'\] named more than once"):
+        plan(PRESETS["cpu"], ["dww", "guidance", "dww"])
 
 
 def test_the_synthetic_share_runs_both_methods_and_pairs_them_at_the_same_level():
@@ -88,6 +92,15 @@ def test_seeds_merge_side_by_side_and_pair_with_the_reference():
         merge_seeds([_run([[0, 0, 1, 1]] * 2), {**_run([[0, 0, 1, 1]] * 2), "test_ids": ["a", "b", "c", "d"]}])
 
 
+def test_runs_without_convergence_flags_merge_as_not_checked():
+    unflagged = {k: v for k, v in _run([[0, 0, 1, 1]] * 2).items() if k != "converged_per_seed"}
+    assert merge_seeds([_run([[0, 0, 1, 1]] * 2), unflagged])["converged_per_seed"] is None
+    configs = plan(PRESETS["cpu"], [])
+    summary = study_summary(configs, {MDM_LORA: [unflagged] * 2, BASELINE: [_run([[0, 0, 1, 1]] * 2)] * 2}, {}, None)
+    assert summary["configs"][MDM_LORA]["converged_seeds"] is None
+    assert "| not checked |" in study_markdown(summary) and "| 4/4 |" in study_markdown(summary)
+
+
 def test_summary_pairs_each_configuration_and_picks_the_best_level():
     configs = plan(PRESETS["cpu"], ["eq5_scale"])
     good, half = [[0, 0, 1, 1]] * 2, [[1, 1, 1, 1]] * 2
@@ -103,6 +116,12 @@ def test_summary_pairs_each_configuration_and_picks_the_best_level():
                                                                            "1:0": 100.0, "1:1": 100.0}
     assert summary["configs"]["real_only"]["balanced_median"] == 50.0
     assert summary["best_per_factor"] == {"eq5_scale": BASELINE}  # a tie keeps the baseline
+    # each level against the baseline, paired: element misreads one clip of two in one run of four
+    assert summary["configs"]["eq5_scale=element"][PAIRED_VS_BASELINE]["mean"] == -25.0 / 4
+    broadcast = summary["configs"]["eq5_scale=authors_broadcast"][PAIRED_VS_BASELINE]
+    assert broadcast == {"mean": -50.0, "ci95": [-50.0, -50.0], "resolved": True}
+    assert PAIRED_VS_BASELINE not in summary["configs"][BASELINE] and PAIRED_VS_BASELINE not in summary["configs"][MDM_LORA]
+    assert "| -50.00 [-50.00, -50.00] ✓ |" in study_markdown(summary)
     assert "| eq5_scale=authors_broadcast | 50.00 |" in study_markdown(summary)
     partial = study_summary(configs, {BASELINE: [_run(good)] * 2}, {}, real_only=None)
     assert list(partial["configs"]) == [BASELINE] and partial["configs"][BASELINE]["paired_vs_mdm_lora"] is None
@@ -157,6 +176,16 @@ def test_commands_read_validation_only_and_carry_each_level(bench, monkeypatch):
     for command in har:  # the study never reads the test split
         assert [command[i + 1] for i, arg in enumerate(command) if arg == "--test_split"] == ["val"]
     assert "--no-real_only" in calls["calibration-full-seed0-har"] and "--no-real_only" not in calls["calibration-real_only"]
+    # a result of another number of recogniser seeds is never merged with new ones
+    stale = study.run_dir(study.configs[1], 1) / "har" / "har_results.json"
+    stale.parent.mkdir(parents=True)
+    stale.write_text(json.dumps({"protocol": {"seeds": loaded.preset.har_seeds + 3}}))
+    loaded.keep_going = False
+    calls.clear()
+    with pytest.raises(StageError, match=rf"{stale.parent}: seeds {loaded.preset.har_seeds + 3} \(preset "
+                                         rf"{loaded.preset.har_seeds}\).*--har_seeds they had"):
+        study.run_har()
+    assert calls == {}
 
 
 def test_bad_input_is_a_clear_error(tmp_path, capsys, bench):

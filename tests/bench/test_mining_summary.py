@@ -36,9 +36,20 @@ def test_counts_per_class_most_first():
 def test_cli_writes_json_and_markdown(tmp_path, capsys):
     pool = tmp_path / "mining_pool.json"
     pool.write_text(json.dumps(POOL))
-    main([str(pool), "--out", str(tmp_path / "mining")])
+    assert main([str(pool), "--out", str(tmp_path / "mining")]) == 0
     record = json.loads((tmp_path / "mining.json").read_text())
     assert record["top_k"] == 3 and record["classes"][0]["by_content"] == {"dash": 2, "walk": 1}
     md = (tmp_path / "mining.md").read_text()
     assert "| runs | a person runs. | 3 | 0.400..0.500 (0.450) | dash 2, walk 1 |" in md
     assert md in capsys.readouterr().out
+
+
+def test_a_malformed_pool_is_a_clear_error_and_writes_nothing(tmp_path, capsys):
+    pool = tmp_path / "mining_pool.json"
+    for text in ("{not json", json.dumps({"top_k": 3})):
+        pool.write_text(text)
+        with pytest.raises(SystemExit) as exit_info:
+            main([str(pool), "--out", str(tmp_path / "mining")])
+        assert exit_info.value.code == 2
+        assert f"{pool} is not a train_fewshot mining_pool.json" in capsys.readouterr().err
+    assert not list(tmp_path.glob("mining.*"))

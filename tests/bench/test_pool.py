@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -57,7 +58,7 @@ def test_slots_run_commands_at_once_never_two_on_one_slot():
 
 def test_a_failed_command_is_raised_after_the_running_ones_end():
     pool = CommandPool(["cpu", "cpu"])
-    ended = threading.Event()
+    ended, finished = threading.Event(), threading.Event()
 
     def fail(slot):
         ended.set()  # lets the running command finish
@@ -65,12 +66,14 @@ def test_a_failed_command_is_raised_after_the_running_ones_end():
 
     def running(slot):
         ended.wait(timeout=30)
+        time.sleep(0.2)  # still running when the failure is raised
+        finished.set()
         return True
 
     futures = [pool.submit(running), pool.submit(fail)]
     with pytest.raises(StageError, match="synth-full"):
         pool.wait(futures)
-    assert futures[0].result() is True
+    assert finished.is_set()
     pool.close()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -37,11 +38,30 @@ def test_split_stage_runs_once_and_status_is_written(bench):
 
 
 def test_stage_without_its_inputs_stops_or_is_recorded(bench):
-    with pytest.raises(StageError, match="no teacher checkpoint"):
+    with pytest.raises(StageError, match="no finished teacher checkpoint"):
         bench.run(only=["fewshot"])
+    assert json.loads((bench.out / "status.json").read_text())["preset"] == dataclasses.asdict(bench.preset)
     bench.keep_going = True
     failures = bench.run(only=["fewshot", "synth", "table"])
     assert [f.split(":")[0] for f in failures] == ["fewshot", *(f"synth-{n}" for n in (ZERO_SHOT, *VARIANTS)), "table"]
+
+
+def test_a_cut_off_teacher_or_student_is_not_built_on(bench):
+    bench.teacher_dir.mkdir(parents=True)
+    (bench.teacher_dir / "model000000001.pt").touch()
+    with pytest.raises(StageError, match=rf"stops at step 1 of {bench.preset.teacher_steps}\); run the teacher stage"):
+        bench.run(only=["fewshot"])
+    (bench.teacher_dir / f"model{bench.preset.teacher_steps:09d}.pt").touch()
+    bench.fewshot_dir("full").mkdir(parents=True)
+    cut = bench.preset.fewshot_steps - 1
+    (bench.fewshot_dir("full") / f"model{cut:09d}.pt").touch()
+    bench.keep_going = True
+    sampled = []
+    bench._run = lambda name, module, args, env=None: sampled.append(name) or True
+    bench.run(only=["synth"])  # the finished teacher is sampled; the students are not
+    assert sampled == [f"synth-{ZERO_SHOT}"]
+    failures = [f for f in bench.failures if f.startswith("synth-full")]
+    assert len(failures) == 1 and f"stops at step {cut} of {bench.preset.fewshot_steps}" in failures[0]
 
 
 def test_failed_command_names_its_log(bench):
@@ -134,7 +154,7 @@ def test_learning_rate_is_a_positive_float_flag():
 
 def test_stage_commands_carry_the_preset(bench, monkeypatch):
     calls = {}
-    monkeypatch.setattr(bench, "_run", lambda name, module, args: calls.setdefault(name, [str(a) for a in args]) and True)
+    monkeypatch.setattr(bench, "_run", lambda name, module, args, env=None: calls.setdefault(name, [str(a) for a in args]) and True)
     bench.teacher_dir.mkdir(parents=True)
     (bench.teacher_dir / "model000000004.pt").touch()
     bench.stage_fewshot()

@@ -75,7 +75,11 @@ def test_mean_over_splits_averages_methods_present_in_every_split():
     assert set(mean["methods"]) == {"real_only", "mdm_lora"}
     assert mean["methods"]["mdm_lora"]["balanced_median"] == pytest.approx((75 + 100) / 2)
     # mdm_lora - real only: split 1 (75 - 0 + 75 - 75) / 2 = 37.5; split 2 (100 + 25) / 2 = 62.5
-    assert mean["methods"]["mdm_lora"]["paired_vs_real_only"]["mean"] == pytest.approx(50.0)
+    assert mean["methods"]["mdm_lora"]["paired_vs_real_only"] == {"mean": pytest.approx(50.0)}
+    with_runs = build_summary({"s1": first, "s2": second}, {"s1": _runs(), "s2": runs})["mean_over_splits"]["methods"]
+    pooled = with_runs["mdm_lora"]["paired_vs_real_only"]
+    assert pooled["mean"] == pytest.approx(50.0) and pooled["ci95"][0] <= 50.0 <= pooled["ci95"][1]
+    assert with_runs["mdm_lora"]["paired_vs_mdm_lora"] == {"mean": 0.0, "ci95": [0.0, 0.0], "resolved": False}
 
 
 def test_a_method_without_balanced_figures_is_refused():

@@ -22,8 +22,11 @@ def test_a_shard_knows_every_ranks_size_for_merging_their_logs():
     assert BatchShard.whole(5).rank_sizes == (5,)
     third = rank_shard(Ranks(rank=2, world_size=4, local_rank=2), 30)
     assert (third.start, third.stop, third.rank_sizes) == (16, 23, (8, 8, 7, 7))
-    with pytest.raises(ValueError, match="need 2 sizes adding up to 5, one of them this shard's 3"):
+    with pytest.raises(ValueError, match="need 2 sizes adding up to 5, whose contiguous rows include this shard's 0:3"):
         BatchShard(0, 3, 5, 2, rank_sizes=(2, 2))
+    with pytest.raises(ValueError, match="include this shard's 0:2"):  # its size is there, at rank 1's rows 3:5
+        BatchShard(0, 2, 5, 2, rank_sizes=(3, 2))
+    assert BatchShard(3, 5, 5, 2, rank_sizes=(3, 2)).size == 2
 
 
 def test_the_ranks_average_of_shard_means_is_the_batch_mean():

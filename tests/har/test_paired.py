@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mdm_kinemic.har.paired import paired_difference, paired_runs
+from mdm_kinemic.har.paired import paired_difference, paired_runs, pooled_paired_difference, pooled_paired_runs
 
 LABELS = np.array([0, 0, 0, 1, 1, 2, 2, 2, 2])
 
@@ -81,3 +81,55 @@ def test_grouped_seeds_widen_the_interval_of_a_generator_effect():
     assert grouped.ci95[1] - grouped.ci95[0] > 1.5 * (flat.ci95[1] - flat.ci95[0])
     with pytest.raises(ValueError, match="one group per seed"):
         paired_difference(labels, a, b, resamples=10, groups=groups[:4])
+
+
+def test_one_stratum_pools_to_its_own_paired_difference():
+    rng = np.random.default_rng(2)
+    labels = rng.integers(0, 3, 40)
+    a, b = rng.integers(0, 3, (4, 40)), rng.integers(0, 3, (4, 40))
+    groups = np.array([0, 0, 1, 1])
+    assert pooled_paired_difference([(labels, a, b, groups)], resamples=300) == \
+        paired_difference(labels, a, b, resamples=300, groups=groups)
+
+
+def test_pooled_strata_weigh_the_same_whatever_their_seeds_and_clips():
+    # stratum 1: A right and B wrong on every clip (+100, 3 seeds); stratum 2: identical (0, 2 seeds,
+    # other clips): the mean over strata is 50 in every replicate, not (3 x 100 + 2 x 0) / 5 = 60
+    right = np.tile(LABELS, (3, 1))
+    other = np.array([0, 1, 1, 0])
+    same = np.tile(other, (2, 1))
+    d = pooled_paired_difference([(LABELS, right, (right + 1) % 3, None), (other, same, same.copy(), None)],
+                                 resamples=200)
+    assert d.mean == 50.0 and d.ci95 == (50.0, 50.0) and d.resolved
+    assert d.per_seed == (100.0, 100.0, 100.0, 0.0, 0.0)
+
+
+def test_pooling_two_independent_strata_narrows_the_interval():
+    rng = np.random.default_rng(3)
+
+    def stratum():
+        labels = rng.integers(0, 3, 90)
+        b = np.where(rng.random((4, 90)) < 0.7, labels, (labels + 1) % 3)
+        a = np.where(rng.random((4, 90)) < 0.1, labels, b)
+        return labels, a, b, None
+
+    first, second = stratum(), stratum()
+    widths = [np.diff(paired_difference(*s[:3], resamples=1000).ci95)[0] for s in (first, second)]
+    pooled = pooled_paired_difference([first, second], resamples=1000)
+    assert np.diff(pooled.ci95)[0] < min(widths)
+    assert pooled.mean == pytest.approx(np.mean([paired_difference(*s[:3], resamples=10).mean for s in (first, second)]))
+
+
+def test_pooled_runs_may_hold_other_clips_per_stratum_but_pair_within_one():
+    run = {"seeds": [0, 1], "test_ids": ["a", "b"], "classes": ["x", "y"], "test_labels": [0, 1],
+           "test_predictions_per_seed": [[0, 1], [0, 0]]}
+    elsewhere = {**run, "test_ids": ["c", "d", "e"], "test_labels": [1, 1, 0],
+                 "test_predictions_per_seed": [[1, 1, 0], [1, 1, 0]]}
+    d = pooled_paired_runs([(run, {**run, "test_predictions_per_seed": [[0, 0], [0, 0]]}),
+                            (elsewhere, {**elsewhere, "test_predictions_per_seed": [[0, 1, 0], [1, 1, 0]]})])
+    # split 1: (50, 0); split 2, seed 0: recalls per class (0, 1) A (100, 100) vs B (100, 50) -> 25; seed 1: 0
+    assert d.per_seed == (50.0, 0.0, 25.0, 0.0) and d.mean == pytest.approx((25.0 + 12.5) / 2)
+    with pytest.raises(ValueError, match="differ in test_ids"):
+        pooled_paired_runs([(run, elsewhere)])
+    with pytest.raises(ValueError, match="at least one stratum"):
+        pooled_paired_runs([])
