@@ -113,10 +113,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 failures += bench.run(args.until, args.only)
         summarised = [b for b in benches if b.results_dir.joinpath(SUMMARY_FILE).is_file()]
         if len(benches) > 1 and summarised:
-            done = {b.name: json.loads(b.results_dir.joinpath(SUMMARY_FILE).read_text())["splits"][b.name]
-                    for b in summarised}
-            write_summary(args.out / "results", build_summary(done, {b.name: b.method_runs() for b in summarised}))
-    except (SplitError, FileNotFoundError) as err:
+            runs = {b.name: b.method_runs() for b in summarised}  # one source for the splits and their mean
+            write_summary(args.out / "results", build_summary({n: b.split_summary(runs[n]) for n, b in
+                                                               zip(runs, summarised)}, runs))
+    except (SplitError, FileNotFoundError, ValueError) as err:  # ValueError: runs that cannot be paired
         print(f"error: {err}", file=sys.stderr)
         return 2
     except StageError as err:

@@ -170,7 +170,13 @@ def plan(preset: BenchPreset, chosen: Sequence[str]) -> list[Config]:
 
 def reference_name(factor: str, level: Level) -> str:
     """The name of MDM + LoRA at a level that applies to both methods."""
-    return f"{MDM_LORA}@{factor}={level.name}"
+    return reference_of(f"{factor}={level.name}")
+
+
+def reference_of(config_name: str) -> str:
+    """MDM + LoRA's configuration at the level of KineMIC's ``config_name`` ("guidance=1.0" ->
+    "mdm_lora@guidance=1.0")."""
+    return f"{MDM_LORA}@{config_name}"
 
 
 def teacher_checkpoint(teacher_dir: Path, share: float) -> Path:
@@ -407,8 +413,8 @@ class Study:
         """Score every unfinished synthetic set, and real only once, on the validation clips.
 
         Raises:
-            StageError: no fixed evaluator, results of another protocol or seed count, an
-                incomplete synthetic set or a failed command (unless the Bench keeps going).
+            StageError: results of another protocol or seed count (always); no fixed evaluator,
+                an incomplete synthetic set or a failed command (unless the Bench keeps going).
         """
         b = self.bench
         if not b.evaluator_done():
@@ -416,11 +422,10 @@ class Study:
             return
         results = [self.run_dir(c, s) / "har" / "har_results.json" for c in self.configs for s in range(self.seeds)]
         stale = b.stale_har_results([*results, self.root / REAL_ONLY / "har_results.json"])
-        if stale:
-            b._fail("calibration: results trained under another ST-GCN protocol or number of recogniser seeds would be "
-                    "merged with new ones: " + "; ".join(stale) + ". Remove them to train them again, or run the study "
-                    "with the --har_seeds they had")
-            return
+        if stale:  # even with keep_going: study.json would merge them
+            raise StageError("calibration: results trained under another ST-GCN protocol or number of recogniser seeds "
+                             "would be merged with new ones: " + "; ".join(stale) + ". Remove them to train them again, "
+                             "or run the study with the --har_seeds they had")
         todo = self._each(self.har_done)
         missing = [(c, s) for c, s in todo if not self.synth_done(c, s)]
         for c, s in missing:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import queue
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 
@@ -74,6 +75,19 @@ class CommandPool:
         for slot in self.slots:
             self._free.put(slot)
         self._executor = ThreadPoolExecutor(max_workers=len(self.slots)) if len(self.slots) > 1 else None
+        self._stopping = threading.Event()
+
+    def stop(self) -> None:
+        """Start no more commands: the queued ones are cancelled, and a thread about to start one
+        skips it (its result is False). The running ones are the caller's to terminate."""
+        self._stopping.set()
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+
+    @property
+    def idle(self) -> bool:
+        """True when no command holds a slot."""
+        return self._free.qsize() == len(self.slots)
 
     def close(self) -> None:
         """Wait for the running commands; cancel those not started."""
@@ -95,7 +109,7 @@ class CommandPool:
     def _on_slot(self, command: Callable[[Slot], bool]) -> bool:
         slot = self._free.get()
         try:
-            return command(slot)
+            return False if self._stopping.is_set() else command(slot)
         finally:
             self._free.put(slot)
 

@@ -16,18 +16,24 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from mdm_kinemic.atomic import atomic_write_text
-from mdm_kinemic.bench.calibrate import BASELINE, PAIRED_AT_LEVEL, PAIRED_VS_BASELINE, STUDY_DIR, STUDY_FILE, merge_seeds
+from mdm_kinemic.bench.calibrate import (
+    BASELINE,
+    PAIRED_AT_LEVEL,
+    PAIRED_VS_BASELINE,
+    STUDY_DIR,
+    STUDY_FILE,
+    merge_seeds,
+    reference_of,
+)
 from mdm_kinemic.bench.summary import MDM_LORA, REAL_ONLY
 from mdm_kinemic.har.paired import pooled_paired_runs
 
 HAR_RESULTS = "har_results.json"
-_SEED_DIR = re.compile(r"^seed(\d+)$")
 
 
 def study_runs(split: Path) -> tuple[dict, dict[str, dict]]:
@@ -43,6 +49,8 @@ def study_runs(split: Path) -> tuple[dict, dict[str, dict]]:
     Raises:
         FileNotFoundError: no study.json, or a configuration's results missing (the message names
             the file and the command that writes it).
+        ValueError: a study.json or har_results.json without the expected entries, or
+            configurations of different few-shot seeds.
     """
     root = split / STUDY_DIR
     path = root / f"{STUDY_FILE}.json"
@@ -50,27 +58,35 @@ def study_runs(split: Path) -> tuple[dict, dict[str, dict]]:
         raise FileNotFoundError(f"{path} does not exist: run python -m mdm_kinemic.bench.calibrate --bench {split} first")
     study = json.loads(path.read_text())
     runs: dict[str, dict] = {}
-    seeds = 0
-    for name in study["configs"]:
-        if name == REAL_ONLY:
-            continue
-        folders = sorted((int(m.group(1)), p) for p in (root / name).glob("seed*") if (m := _SEED_DIR.match(p.name)))
-        files = [p / "har" / HAR_RESULTS for _, p in folders]
-        if not files or not all(f.is_file() for f in files):
-            raise FileNotFoundError(f"{root / name}: its study.json entry has no {HAR_RESULTS} for every few-shot seed; "
-                                    f"run python -m mdm_kinemic.bench.calibrate --bench {split} again")
-        runs[name] = merge_seeds([json.loads(f.read_text())["runs"]["real_plus_synthetic"] for f in files])
-        seeds = len(files)
-    real = root / REAL_ONLY / HAR_RESULTS
-    if real.is_file() and seeds:
-        runs[REAL_ONLY] = merge_seeds([json.loads(real.read_text())["runs"][REAL_ONLY]] * seeds)
+    fewshot_seeds: dict[str, list[str]] = {}
+    try:
+        for name, entry in study["configs"].items():
+            if name == REAL_ONLY:
+                continue
+            # the few-shot seeds study.json was written from ("F:R" labels), not whatever folders exist
+            fewshot_seeds[name] = list(dict.fromkeys(str(label).split(":")[0] for label in entry["seeds"]))
+            files = [root / name / f"seed{f}" / "har" / HAR_RESULTS for f in fewshot_seeds[name]]
+            missing = [f for f in files if not f.is_file()]
+            if missing:
+                raise FileNotFoundError(f"{missing[0]} does not exist but {path} counts it; run python -m "
+                                        f"mdm_kinemic.bench.calibrate --bench {split} again")
+            runs[name] = merge_seeds([json.loads(f.read_text())["runs"]["real_plus_synthetic"] for f in files])
+        real = root / REAL_ONLY / HAR_RESULTS
+        if len({tuple(s) for s in fewshot_seeds.values()}) > 1:
+            raise ValueError(f"{path}: its configurations have different few-shot seeds; run the study with one --seeds")
+        if real.is_file() and fewshot_seeds:
+            runs[REAL_ONLY] = merge_seeds([json.loads(real.read_text())["runs"][REAL_ONLY]] * len(next(iter(fewshot_seeds.values()))))
+    except KeyError as err:
+        raise ValueError(f"{root}: a study.json or har_results.json without {err}; run python -m "
+                         f"mdm_kinemic.bench.calibrate --bench {split} again to rewrite them") from err
     return study, runs
 
 
 def _pooled(runs: Mapping[str, Mapping[str, dict]], name: str, reference: str) -> dict | None:
+    """Pooled ``name`` - ``reference`` over the splits, in name order; None unless every split holds both."""
     if not all(name in r and reference in r for r in runs.values()):
         return None
-    return pooled_paired_runs([(r[name], r[reference]) for r in runs.values()]).to_summary()
+    return pooled_paired_runs([(runs[s][name], runs[s][reference]) for s in sorted(runs)]).to_summary()
 
 
 def pooled_summary(studies: Mapping[str, dict], runs: Mapping[str, Mapping[str, dict]]) -> dict:
@@ -100,7 +116,7 @@ def pooled_summary(studies: Mapping[str, dict], runs: Mapping[str, Mapping[str, 
         if first[name].get("factor") and first[name].get("preset") == BASELINE:
             entry[PAIRED_VS_BASELINE] = _pooled(runs, name, BASELINE)
             if first[name].get(PAIRED_AT_LEVEL):
-                entry[PAIRED_AT_LEVEL] = _pooled(runs, name, f"{MDM_LORA}@{name}")
+                entry[PAIRED_AT_LEVEL] = _pooled(runs, name, reference_of(name))
         configs[name] = entry
     return {
         "splits": names,
@@ -146,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         loaded = {s.name: study_runs(s) for s in args.splits}
         summary = pooled_summary({n: study for n, (study, _) in loaded.items()}, {n: runs for n, (_, runs) in loaded.items()})
-    except (FileNotFoundError, ValueError) as err:  # ValueError: runs that cannot be paired
+    except (FileNotFoundError, ValueError, KeyError) as err:  # ValueError: runs that cannot be paired
         print(f"error: {err}", file=sys.stderr)
         return 2
     table = pooled_markdown(summary)

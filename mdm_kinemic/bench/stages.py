@@ -266,9 +266,13 @@ class Bench:
         try:
             yield pool
         except BaseException:
-            # a stopped driver (SystemExit, KeyboardInterrupt) must not wait in close() for
-            # threads that wait on commands nobody stops
-            terminate_commands()
+            # a stopped driver (SystemExit, KeyboardInterrupt) must not wait in close() for threads
+            # that wait on commands nobody stops, nor let them start the queued ones; a thread past
+            # its check may still be starting one, so terminate until every slot is free
+            pool.stop()
+            while not pool.idle:
+                terminate_commands()
+                time.sleep(0.05)
             raise
         finally:
             pool.close()
@@ -458,11 +462,10 @@ class Bench:
             StageError: recorded results of another protocol, a missing input, or a failed command.
         """
         stale = self.stale_har_results()
-        if stale:
-            self._fail("har: results trained under another ST-GCN protocol would be paired with new ones: "
-                       + "; ".join(stale) + ". Remove them to train them again under this preset, or pass the flags "
-                       "of the protocol they used")
-            return
+        if stale:  # even with keep_going: the tables would pair them
+            raise StageError("har: results trained under another ST-GCN protocol would be paired with new ones: "
+                             + "; ".join(stale) + ". Remove them to train them again under this preset, or pass the "
+                             "flags of the protocol they used")
         sets = [n for n in (ZERO_SHOT, *self.variants) if not self.har_done(n)]
         evaluations = len(sets) + sum(not self.har_done(n) for n in (CEILING, REAL_ONLY)) + (not self.evaluator_done())
         # CPU job slots: the concurrent evaluations share the jobs between their seeds
@@ -595,8 +598,16 @@ class Bench:
                         steps[stage]()
                     finally:
                         self._record_seconds(stage, time.perf_counter() - started, STAGE_WALL_SECONDS)
-        finally:  # a failed run records its sizes too: the calibration reads them from here
-            self._write_status()
+        except BaseException:
+            # the calibration reads the sizes from status.json: a failed first run records them, but
+            # a failed later one (e.g. refused for other flags) must not replace those of the results
+            if not (self.out / STATUS_FILE).is_file():
+                try:
+                    self._write_status()
+                except OSError:
+                    log.exception("could not write %s", self.out / STATUS_FILE)
+            raise
+        self._write_status()
         return self.failures
 
     def _write_status(self) -> None:

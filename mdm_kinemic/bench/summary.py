@@ -92,9 +92,11 @@ def build_summary(splits: Mapping[str, dict], runs: Mapping[str, Mapping[str, di
             mean's paired differences carry no interval.
 
     Raises:
-        ValueError: runs that cannot be paired.
+        ValueError: runs that cannot be paired, or ``runs`` missing a split.
     """
     names = list(splits)
+    if runs is not None and set(names) - set(runs):
+        raise ValueError(f"build_summary: no runs for the split(s) {sorted(set(names) - set(runs))}")
     methods = [m for m in (splits[names[0]]["methods"] if names else {}) if all(m in splits[n]["methods"] for n in names)]
     mean: dict = {}
     for method in methods:
@@ -106,7 +108,8 @@ def build_summary(splits: Mapping[str, dict], runs: Mapping[str, Mapping[str, di
             figures[key] = {"mean": _mean([e[key]["mean"] if e.get(key) else None for e in entries])}
             if runs is not None and figures[key]["mean"] is not None and all(
                     method in runs[n] and reference in runs[n] for n in names):
-                figures[key] = pooled_paired_runs([(runs[n][method], runs[n][reference]) for n in names]).to_summary()
+                # in name order: the interval must not depend on the order the splits were listed in
+                figures[key] = pooled_paired_runs([(runs[n][method], runs[n][reference]) for n in sorted(names)]).to_summary()
         mean[method] = figures
     return {
         "splits": dict(splits),

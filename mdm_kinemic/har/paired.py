@@ -12,7 +12,8 @@ by several recogniser seeds), the seeds are resampled in two levels: the groups 
 replacement, then the seeds within each drawn group, so that seeds of one generator are not
 counted as independent. Independent strata (the benchmark's splits: other clips, other
 generators) pool into one difference, the mean of theirs, with a bootstrap that resamples each
-stratum on its own. A difference is *resolved* when its interval excludes 0.
+stratum on its own: an interval for these strata, not for other splits one might have drawn. A
+difference is *resolved* when its interval excludes 0.
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ class PairedDifference:
     """Balanced accuracy of method A minus method B, in points (percent).
 
     Attributes:
-        per_seed: the difference of each seed, in seed order.
-        mean: mean of ``per_seed`` (the point estimate).
+        per_seed: the difference of each seed, in seed order (pooled: every stratum's, in stratum order).
+        mean: the point estimate: mean of ``per_seed``; pooled, the mean of the strata's means
+            (each stratum weighs the same, whatever its number of seeds).
         ci95: (low, high) percentile bootstrap interval (2.5 %, 97.5 %).
         resamples: bootstrap replicates.
     """
@@ -108,8 +110,9 @@ def pooled_paired_difference(
         strata: per stratum (labels [N_k], predictions_a [S_k, N_k], predictions_b [S_k, N_k],
             groups [S_k] or None), as :func:`paired_difference`'s arguments.
         resamples: bootstrap replicates.
-        seed: seed of the bootstrap's numpy generator; the strata draw from it in order, so one
-            stratum gives exactly :func:`paired_difference`'s figures.
+        seed: seed of the bootstrap's numpy generator; the strata draw from it in order (so the
+            interval depends on the order: callers pass the strata in a fixed one), and one stratum
+            gives exactly :func:`paired_difference`'s figures.
 
     Returns:
         PairedDifference in points: ``per_seed`` every stratum's seeds in stratum order,
@@ -132,7 +135,11 @@ def pooled_paired_difference(
 
 def _stratum_replicates(labels: np.ndarray, predictions_a: np.ndarray, predictions_b: np.ndarray,
                         groups: np.ndarray | None, resamples: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """(per-seed differences [S], bootstrap replicates of their mean [resamples]) of one stratum."""
+    """(per-seed differences [S], bootstrap replicates of their mean [resamples]) of one stratum.
+
+    Raises:
+        ValueError: as :func:`paired_difference`.
+    """
     labels = np.asarray(labels, dtype=np.int64).reshape(-1)
     a, b = np.atleast_2d(np.asarray(predictions_a)), np.atleast_2d(np.asarray(predictions_b))
     if a.shape != b.shape or a.ndim != 2 or a.shape[1] != labels.size:
@@ -191,6 +198,11 @@ def pooled_paired_runs(pairs: Sequence[tuple[dict, dict]], resamples: int = DEFA
 
 
 def _run_stratum(run_a: dict, run_b: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """(labels, predictions A, predictions B, seed groups) of two runs that pair.
+
+    Raises:
+        ValueError: as :func:`paired_runs`.
+    """
     for run in (run_a, run_b):
         if "test_predictions_per_seed" not in run:
             raise ValueError(

@@ -68,7 +68,8 @@ def test_a_killed_driver_takes_its_running_command_with_it(tmp_path):
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGTERM to a process is POSIX")
 def test_a_killed_driver_with_parallel_commands_does_not_wait_for_them(tmp_path):
     """Through the benchmark's pool of two CPU slots, whose close() waits for its threads: the
-    driver must stop the commands first (a driver that only waits would hang for 120 s)."""
+    driver must stop the running commands first and start none of the two queued ones (a driver
+    that only waits would hang for 120 s, one that only terminates would run the queued ones)."""
     driver = textwrap.dedent(f"""
         import os, sys
         from pathlib import Path
@@ -80,13 +81,15 @@ def test_a_killed_driver_with_parallel_commands_does_not_wait_for_them(tmp_path)
         bench = Bench(tmp, tmp, SplitSettings(("run", "walk"), 2), get_preset("cpu", device="cpu"), jobs=2)
         with stopping_commands(), open(tmp / "log", "w") as log, bench._pool() as pool:
             pool.wait([pool.submit(lambda slot, k=k: run_command([sys.executable, "-c", {SLEEPER!r}, str(tmp / f"pid{{k}}")],
-                                                                log, dict(os.environ)) == 0) for k in range(2)])
+                                                                log, dict(os.environ)) == 0) for k in range(4)])
     """)
     process = subprocess.Popen([sys.executable, "-c", driver])
     pids = [_wait_for(tmp_path / f"pid{k}") for k in range(2)]
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=60) == 128 + signal.SIGTERM
     assert all(_gone(pid) for pid in pids)
+    time.sleep(1.0)  # a queued command started by mistake would have written its pid by now
+    assert not (tmp_path / "pid2").exists() and not (tmp_path / "pid3").exists()
 
 
 def test_outside_the_context_sigterm_handling_is_put_back():

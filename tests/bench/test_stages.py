@@ -40,7 +40,13 @@ def test_split_stage_runs_once_and_status_is_written(bench):
 def test_stage_without_its_inputs_stops_or_is_recorded(bench):
     with pytest.raises(StageError, match="no finished teacher checkpoint"):
         bench.run(only=["fewshot"])
-    assert json.loads((bench.out / "status.json").read_text())["preset"] == dataclasses.asdict(bench.preset)
+    first = dataclasses.asdict(bench.preset)
+    assert json.loads((bench.out / "status.json").read_text())["preset"] == first  # a failed first run records its sizes
+    bench.preset = dataclasses.replace(bench.preset, har_lr=0.5)
+    with pytest.raises(StageError):
+        bench.run(only=["fewshot"])
+    assert json.loads((bench.out / "status.json").read_text())["preset"] == first  # a failed later one keeps them
+    bench.preset = PRESETS["tiny"]
     bench.keep_going = True
     failures = bench.run(only=["fewshot", "synth", "table"])
     assert [f.split(":")[0] for f in failures] == ["fewshot", *(f"synth-{n}" for n in (ZERO_SHOT, *VARIANTS)), "table"]

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from mdm_kinemic.bench.summary import build_summary, split_summary, write_summary
+from mdm_kinemic.har.paired import pooled_paired_runs
 
 LABELS = [0, 0, 1, 1]
 
@@ -79,6 +80,13 @@ def test_mean_over_splits_averages_methods_present_in_every_split():
     with_runs = build_summary({"s1": first, "s2": second}, {"s1": _runs(), "s2": runs})["mean_over_splits"]["methods"]
     pooled = with_runs["mdm_lora"]["paired_vs_real_only"]
     assert pooled["mean"] == pytest.approx(50.0) and pooled["ci95"][0] <= 50.0 <= pooled["ci95"][1]
+    direct = pooled_paired_runs([(_runs()["mdm_lora"], _runs()["real_only"]), (runs["mdm_lora"], runs["real_only"])])
+    assert pooled == direct.to_summary()
+    # listed the other way round, the splits pool in the same (name) order: the same interval
+    swapped = build_summary({"s2": second, "s1": first}, {"s1": _runs(), "s2": runs})["mean_over_splits"]["methods"]
+    assert swapped["mdm_lora"]["paired_vs_real_only"] == pooled
+    with pytest.raises(ValueError, match=r"no runs for the split\(s\) \['s2'\]"):
+        build_summary({"s1": first, "s2": second}, {"s1": _runs()})
     assert with_runs["mdm_lora"]["paired_vs_mdm_lora"] == {"mean": 0.0, "ci95": [0.0, 0.0], "resolved": False}
 
 
