@@ -75,7 +75,8 @@ def study_runs(split: Path) -> tuple[dict, dict[str, dict]]:
         if len({tuple(s) for s in fewshot_seeds.values()}) > 1:
             raise ValueError(f"{path}: its configurations have different few-shot seeds; run the study with one --seeds")
         if real.is_file() and fewshot_seeds:
-            runs[REAL_ONLY] = merge_seeds([json.loads(real.read_text())["runs"][REAL_ONLY]] * len(next(iter(fewshot_seeds.values()))))
+            count = len(next(iter(fewshot_seeds.values())))
+            runs[REAL_ONLY] = merge_seeds([json.loads(real.read_text())["runs"][REAL_ONLY]] * count)
     except KeyError as err:
         raise ValueError(f"{root}: a study.json or har_results.json without {err}; run python -m "
                          f"mdm_kinemic.bench.calibrate --bench {split} again to rewrite them") from err
