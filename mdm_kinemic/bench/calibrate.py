@@ -45,9 +45,9 @@ from mdm_kinemic.bench.presets import PRESETS, BenchPreset, get_preset
 from mdm_kinemic.bench.split import FEWSHOT_ID, PROMPT_TEMPLATE, SPLIT_FILE, SplitSettings
 from mdm_kinemic.bench.stages import MODEL_FILE, STAGE_SECONDS, STATUS_FILE, Bench, StageError, latest_step
 from mdm_kinemic.bench.summary import MDM_LORA, REAL_ONLY, method_entry
-from mdm_kinemic.har.paired import paired_runs
+from mdm_kinemic.har.paired import format_paired, paired_runs
+from mdm_kinemic.har.report import write_record
 from mdm_kinemic.har.stats import summarize_seeds
-from mdm_kinemic.har.report import write_json
 
 log = logging.getLogger(__name__)
 
@@ -292,19 +292,13 @@ def study_markdown(summary: dict) -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
 
-    def paired(entry: dict | None) -> str:
-        if not entry:
-            return "–"
-        mark = " ✓" if entry["resolved"] else ""
-        return f"{entry['mean']:+.2f} [{entry['ci95'][0]:+.2f}, {entry['ci95'][1]:+.2f}]{mark}"
-
     for name, e in summary["configs"].items():
         fid = "–" if e["fid_mean"] is None else f"{e['fid_mean']:.3f}"
         converged = "not checked" if e["converged_seeds"] is None else f"{len(e['converged_seeds'])}/{len(e['seeds'])}"
         lines.append(f"| {name} | {e['balanced_median']:.2f} | {e['balanced_mean']:.2f} ± {e['balanced_std']:.2f} | "
-                     f"{paired(e.get('paired_vs_mdm_lora'))} | {paired(e.get('paired_vs_real_only'))} | "
-                     f"{paired(e.get(PAIRED_VS_BASELINE))} | {fid} | {converged} |")
-    at_level = [f"{name}: {paired(e[PAIRED_AT_LEVEL])}" for name, e in summary["configs"].items() if e.get(PAIRED_AT_LEVEL)]
+                     f"{format_paired(e.get('paired_vs_mdm_lora'))} | {format_paired(e.get('paired_vs_real_only'))} | "
+                     f"{format_paired(e.get(PAIRED_VS_BASELINE))} | {fid} | {converged} |")
+    at_level = [f"{name}: {format_paired(e[PAIRED_AT_LEVEL])}" for name, e in summary["configs"].items() if e.get(PAIRED_AT_LEVEL)]
     if at_level:
         lines += ["", "KineMIC Full minus MDM + LoRA at the same level [95 % CI]: " + "; ".join(at_level)]
     lines += ["", "Best level per factor (validation balanced median; ties keep the baseline): "
@@ -469,8 +463,7 @@ class Study:
         for stage in (self.run_fewshot, self.run_synth, self.run_har):
             stage()
         summary = self.summary()
-        write_json(self.root / f"{STUDY_FILE}.json", summary)
-        (self.root / f"{STUDY_FILE}.md").write_text(study_markdown(summary), encoding="utf-8")
+        write_record(self.root / STUDY_FILE, summary, study_markdown(summary))
         return summary
 
 

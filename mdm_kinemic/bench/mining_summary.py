@@ -16,8 +16,8 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from mdm_kinemic.atomic import atomic_write_text
 from mdm_kinemic.data.labelling import BANDAI_NAME
+from mdm_kinemic.har.report import write_record
 
 OTHER = "other"
 
@@ -74,8 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     record = {"pool": str(args.pool), "encoder": pool.get("encoder"), "top_k": pool.get("top_k"),
               "corpus_size": pool.get("corpus_size"), "classes": rows}
     table = to_markdown(rows)
-    atomic_write_text(args.out.with_suffix(".md"), table)
-    atomic_write_text(args.out.with_suffix(".json"), json.dumps(record, indent=2) + "\n")
+    write_record(args.out, record, table)
     print(table, end="")
     return 0
 

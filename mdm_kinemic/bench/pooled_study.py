@@ -20,7 +20,6 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from mdm_kinemic.atomic import atomic_write_text
 from mdm_kinemic.bench.calibrate import (
     BASELINE,
     PAIRED_AT_LEVEL,
@@ -31,7 +30,8 @@ from mdm_kinemic.bench.calibrate import (
     reference_of,
 )
 from mdm_kinemic.bench.summary import MDM_LORA, REAL_ONLY
-from mdm_kinemic.har.paired import pooled_paired_runs
+from mdm_kinemic.har.paired import format_paired, pooled_paired_runs
+from mdm_kinemic.har.report import write_record
 
 HAR_RESULTS = "har_results.json"
 
@@ -132,12 +132,6 @@ def pooled_markdown(summary: dict) -> str:
     """OUT.md: one row per configuration."""
     splits = summary["splits"]
 
-    def paired(entry: dict | None) -> str:
-        if not entry:
-            return "–"
-        mark = " ✓" if entry["resolved"] else ""
-        return f"{entry['mean']:+.2f} [{entry['ci95'][0]:+.2f}, {entry['ci95'][1]:+.2f}]{mark}"
-
     lines = [f"Calibration pooled over the splits {', '.join(splits)} ({summary['evaluated_on']}).", "",
              "| configuration | " + " | ".join(f"median, {s}" for s in splits) + " | mean of medians "
              "| Δ vs MDM + LoRA [95 % CI] | Δ vs real only [95 % CI] | Δ vs baseline [95 % CI] "
@@ -145,9 +139,9 @@ def pooled_markdown(summary: dict) -> str:
              "|---|" + "---|" * (len(splits) + 5)]
     for name, e in summary["configs"].items():
         medians = " | ".join(f"{e['balanced_median_per_split'][s]:.2f}" for s in splits)
-        lines.append(f"| {name} | {medians} | {e['balanced_median_mean']:.2f} | {paired(e['paired_vs_mdm_lora'])} "
-                     f"| {paired(e['paired_vs_real_only'])} | {paired(e.get(PAIRED_VS_BASELINE))} "
-                     f"| {paired(e.get(PAIRED_AT_LEVEL))} |")
+        lines.append(f"| {name} | {medians} | {e['balanced_median_mean']:.2f} | {format_paired(e['paired_vs_mdm_lora'])} "
+                     f"| {format_paired(e['paired_vs_real_only'])} | {format_paired(e.get(PAIRED_VS_BASELINE))} "
+                     f"| {format_paired(e.get(PAIRED_AT_LEVEL))} |")
     return "\n".join(lines) + "\n"
 
 
@@ -167,9 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     table = pooled_markdown(summary)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(args.out.with_suffix(".md"), table)
-    atomic_write_text(args.out.with_suffix(".json"), json.dumps(summary, indent=2) + "\n")
+    write_record(args.out, summary, table)
     print(table, end="")
     return 0
 

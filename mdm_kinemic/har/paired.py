@@ -59,6 +59,15 @@ class PairedDifference:
         return {"mean": self.mean, "ci95": list(self.ci95), "resolved": self.resolved}
 
 
+def format_paired(entry: dict | None) -> str:
+    """A table cell of a :meth:`PairedDifference.to_summary` entry: "+1.23 [-4.56, +7.89]", with
+    " ✓" when resolved; "–" for None."""
+    if not entry:
+        return "–"
+    mark = " ✓" if entry["resolved"] else ""
+    return f"{entry['mean']:+.2f} [{entry['ci95'][0]:+.2f}, {entry['ci95'][1]:+.2f}]{mark}"
+
+
 def _class_members(labels: np.ndarray) -> list[np.ndarray]:
     return [np.flatnonzero(labels == c) for c in np.unique(labels)]
 

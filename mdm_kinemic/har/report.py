@@ -43,6 +43,13 @@ def write_text(path: str | Path, text: str) -> Path:
     return path
 
 
+def write_record(stem: str | Path, record: Any, markdown: str) -> tuple[Path, Path]:
+    """Write STEM.md, then STEM.json (both atomically): the JSON last, so that a reader taking it
+    as the mark of a finished record never finds the table missing. Returns (md, json)."""
+    stem = Path(stem)
+    return write_text(stem.with_suffix(".md"), markdown), write_json(stem.with_suffix(".json"), record)
+
+
 def save_confusion_png(path: str | Path, confusion: np.ndarray, class_names: Sequence[str], title: str) -> Path:
     """Row-normalised confusion matrix [K, K] (rows true, columns predicted) as a PNG, written atomically."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg

@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from mdm_kinemic.har.evaluate import MAX_OVER_EPOCHS_KEY, REAL_ONLY, REAL_PLUS_SYNTHETIC
-from mdm_kinemic.har.paired import paired_runs
-from mdm_kinemic.har.report import write_json, write_text
+from mdm_kinemic.har.paired import format_paired, paired_runs
+from mdm_kinemic.har.report import write_record
 from mdm_kinemic.har.stats import balanced_accuracy, summarize_seeds
 
 #: The paper's method rows, in its order; ablation rows follow under names of the user's choice.
@@ -190,14 +190,6 @@ def with_paired(rows: Sequence[MethodRow], runs: Sequence[dict], references: Seq
     return out
 
 
-def _paired_cell(row: MethodRow, reference: str) -> str:
-    d = (row.paired or {}).get(reference)
-    if d is None:
-        return "–"
-    mark = " ✓" if d["resolved"] else ""
-    return f"{d['mean']:+.2f} [{d['ci95'][0]:+.2f}, {d['ci95'][1]:+.2f}]{mark}"
-
-
 def to_markdown(rows: Sequence[MethodRow]) -> str:
     """Markdown table, one row per method, columns COLUMNS and one per paired reference; notes name the definitions."""
     references = list(dict.fromkeys(ref for row in rows for ref in (row.paired or {})))
@@ -207,7 +199,7 @@ def to_markdown(rows: Sequence[MethodRow]) -> str:
     rule = "|---|" + "|".join("---:" for _ in titles) + "|"
     body = []
     for row in rows:
-        cells = [_cell(row, key) for key, _ in COLUMNS[:5]] + [_paired_cell(row, ref) for ref in references]
+        cells = [_cell(row, key) for key, _ in COLUMNS[:5]] + [format_paired((row.paired or {}).get(ref)) for ref in references]
         cells += [_cell(row, key) for key, _ in COLUMNS[5:]]
         body.append(f"| {row.method} | " + " | ".join(cells) + " |")
     definitions = sorted({row.definition for row in rows if row.definition})
@@ -239,13 +231,8 @@ def to_markdown(rows: Sequence[MethodRow]) -> str:
 
 def write_results_table(rows: Sequence[MethodRow], out_stem: str | Path) -> tuple[Path, Path]:
     """Write ``out_stem.md`` and ``out_stem.json`` atomically; returns both paths."""
-    out_stem = Path(out_stem)
-    md = write_text(out_stem.with_suffix(".md"), to_markdown(rows))
-    js = write_json(
-        out_stem.with_suffix(".json"),
-        {"columns": [key for key, _ in COLUMNS], "rows": [asdict(row) for row in rows]},
-    )
-    return md, js
+    return write_record(out_stem, {"columns": [key for key, _ in COLUMNS], "rows": [asdict(row) for row in rows]},
+                        to_markdown(rows))
 
 
 def parse_row_spec(spec: str) -> tuple[str, Path, str]:
