@@ -4,8 +4,10 @@
         [--seeds 3] [--preset cpu] [--jobs 2] [--devices cuda:0,cuda:1]
 
 ``--bench`` is one split's folder of ``mdm_kinemic.bench.bandai`` (OUT with one target list,
-OUT/NAME with several) after its har stage: the study reuses its teacher, source, target clips
-and fixed evaluator, and never reads its test split. Factor by factor, each level changes one
+OUT/NAME with several) after its teacher stage: the study reuses its teacher, source, target
+clips and fixed evaluator (training the evaluator, the benchmark's own command, when the har
+stage has not), and never reads its test split to score a configuration (the evaluator's own
+record holds its test accuracy, which no choice reads). Factor by factor, each level changes one
 setting of KineMIC Full (the baseline, at the preset's sizes) and trains it with every few-shot
 seed; MDM + LoRA, trained with the same seeds, is the reference. Each run is few-shot training,
 sampling and HAR (the preset's protocol, the same recogniser seeds for every run), scored on
@@ -406,13 +408,20 @@ class Study:
     def run_har(self) -> None:
         """Score every unfinished synthetic set, and real only once, on the validation clips.
 
+        Trains the split's fixed evaluator first when the benchmark's har stage has not (a split
+        run ``--until teacher``).
+
         Raises:
-            StageError: results of another protocol or seed count (always); no fixed evaluator,
+            StageError: results of another protocol or seed count (always); a failed evaluator,
                 an incomplete synthetic set or a failed command (unless the Bench keeps going).
         """
         b = self.bench
         if not b.evaluator_done():
-            b._fail(f"calibration: no fixed evaluator at {b.evaluator_stem}; run the benchmark's har stage first")
+            # the evaluator depends on the target clips only: a split run --until teacher gets it here
+            with b._pool() as pool:
+                pool.wait([pool.submit(b.evaluator_command())])
+        if not b.evaluator_done():
+            b._fail(f"calibration: no fixed evaluator at {b.evaluator_stem}; its command failed (see its log)")
             return
         results = [self.run_dir(c, s) / "har" / "har_results.json" for c in self.configs for s in range(self.seeds)]
         stale = b.stale_har_results([*results, self.root / REAL_ONLY / "har_results.json"])
@@ -499,8 +508,10 @@ def load_bench(folder: Path, preset: BenchPreset, jobs: int, devices: tuple[str,
 def build_parser() -> argparse.ArgumentParser:
     """The study's flags (``python -m mdm_kinemic.bench.calibrate -h``)."""
     p = argparse.ArgumentParser(prog="python -m mdm_kinemic.bench.calibrate", description=__doc__.split("\n")[0])
-    p.add_argument("--bench", required=True, type=Path, help="a split folder of python -m mdm_kinemic.bench.bandai after its har stage")
-    p.add_argument("--factors", nargs="+", default=None, help="factors to study (default: all): " + ", ".join(factors(PRESETS["cpu"])))
+    p.add_argument("--bench", required=True, type=Path, help="a split folder of python -m mdm_kinemic.bench.bandai after its teacher stage")
+    p.add_argument("--factors", nargs="*", default=None,
+                   help="factors to study (default: all; none: MDM + LoRA and KineMIC Full only): "
+                   + ", ".join(factors(PRESETS["cpu"])))
     p.add_argument("--seeds", type=int, default=3, help="few-shot seeds per configuration (default: %(default)s)")
     p.add_argument("--har_seeds", type=int, default=None,
                    help="recogniser seeds per few-shot run (default: the split's); the paired intervals resample "
@@ -527,9 +538,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(err))
     try:
         bench = load_bench(args.bench, preset, args.jobs, devices, args.nice, args.keep_going, args.har_seeds)
-        if not bench.evaluator_done():
-            raise FileNotFoundError(f"{bench.evaluator_stem}.safetensors does not exist: run the benchmark's har stage "
-                                    f"(python -m mdm_kinemic.bench.bandai ... --until har) first")
+        if not bench.teacher_done():
+            raise FileNotFoundError(f"{bench.teacher_dir} holds no teacher at step {bench.preset.teacher_steps}: run the "
+                                    "benchmark's teacher stage (python -m mdm_kinemic.bench.bandai ... --until teacher) first")
         with stopping_commands():  # Ctrl-C or kill stops the running commands too
             summary = Study(bench, configs, args.seeds).run()
     except (FileNotFoundError, ValueError) as err:  # ValueError: runs that cannot be paired (other clips or seeds)

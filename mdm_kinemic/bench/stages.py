@@ -423,6 +423,12 @@ class Bench:
         """True when evaluator/stgcn.safetensors and its stgcn.json exist."""
         return self.evaluator_stem.with_suffix(".safetensors").is_file() and self.evaluator_stem.with_suffix(".json").is_file()
 
+    def evaluator_command(self) -> Callable[[Slot], bool]:
+        """The command that trains the fixed evaluator on the target's evaluator clips (for a CommandPool)."""
+        return self._command("har-evaluator", "mdm_kinemic.har.evaluator", lambda slot: [
+            "--train", self.target, "--train_split", "evaluator", "--test", self.target, "--test_split", "test",
+            *self._protocol_args(slot), "--out", self.evaluator_stem])
+
     def evaluator_balanced_accuracy(self) -> float | None:
         """The fixed evaluator's balanced test accuracy (%), None before it is trained."""
         if not self.evaluator_done():
@@ -473,9 +479,7 @@ class Bench:
         with self._pool() as pool:
             evaluator = None
             if not self.evaluator_done():
-                evaluator = pool.submit(self._command("har-evaluator", "mdm_kinemic.har.evaluator", lambda slot: [
-                    "--train", self.target, "--train_split", "evaluator", "--test", self.target, "--test_split", "test",
-                    *self._protocol_args(slot), "--out", self.evaluator_stem]))
+                evaluator = pool.submit(self.evaluator_command())
             futures = [] if evaluator is None else [evaluator]
             if not self.har_done(CEILING):
                 futures.append(pool.submit(self._command(f"har-{CEILING}", "mdm_kinemic.har.evaluate", lambda slot: [

@@ -11,6 +11,7 @@ from mdm_kinemic.bench.calibrate import (
     BASELINE,
     PAIRED_AT_LEVEL,
     PAIRED_VS_BASELINE,
+    build_parser,
     factors,
     Study,
     load_bench,
@@ -53,6 +54,9 @@ def test_plan_puts_the_reference_and_baseline_first_and_refuses_unknown_factors(
         plan(PRESETS["cpu"], ["warp"])
     with pytest.raises(ValueError, match=r"\['dww'\] named more than once"):
         plan(PRESETS["cpu"], ["dww", "guidance", "dww"])
+    # --factors without a name: the two methods only (a split whose source changed, e.g. --mirror_source)
+    chosen = build_parser().parse_args(["--bench", "OUT", "--factors"]).factors
+    assert chosen == [] and [c.name for c in plan(PRESETS["cpu"], chosen)] == [MDM_LORA, BASELINE]
 
 
 def test_the_synthetic_share_runs_both_methods_and_pairs_them_at_the_same_level():
@@ -167,10 +171,18 @@ def test_commands_read_validation_only_and_carry_each_level(bench, monkeypatch):
     reference = calls["calibration-mdm_lora@guidance=1.0-seed0-synth"]  # MDM + LoRA sampled at the same scale
     assert reference[-2:] == ["--guidance_param", "1.0"] and "/mdm_lora/seed0/fewshot/" in reference[reference.index("--model_path") + 1]
     monkeypatch.setattr(study, "synth_done", lambda c, s: True)
+    # a split run --until teacher: the study trains the fixed evaluator (the benchmark's command) first
+    failures = len(loaded.failures)
+    study.run_har()
+    evaluator = calls.pop("har-evaluator")
+    assert evaluator[0] == "mdm_kinemic.har.evaluator" and evaluator[evaluator.index("--train_split") + 1] == "evaluator"
+    assert calls.keys() == {n for n in calls if n.endswith("-fewshot") or n.endswith("-synth")}  # no evaluator: no HAR
+    assert "no fixed evaluator" in loaded.failures[failures]
     loaded.evaluator_stem.parent.mkdir(parents=True)
     for suffix in (".json", ".safetensors"):
         loaded.evaluator_stem.with_suffix(suffix).write_text("{}")
     study.run_har()
+    assert "har-evaluator" not in calls  # trained once
     har = [c for name, c in calls.items() if name.endswith("-har") or name == "calibration-real_only"]
     assert len(har) == 11 * 2 + 1  # 3 trained configurations, 2 guidance and 2 share levels for both methods
     for command in har:  # the study never reads the test split
@@ -192,7 +204,7 @@ def test_bad_input_is_a_clear_error(tmp_path, capsys, bench):
     assert "split.json does not exist" in capsys.readouterr().err
     bench.run("split")
     assert main(["--bench", str(bench.out), "--preset", "tiny"]) == 2
-    assert "run the benchmark's har stage" in capsys.readouterr().err
+    assert "run the benchmark's teacher stage" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_info:
         main(["--bench", str(bench.out), "--factors", "warp"])
     assert exit_info.value.code == 2 and "unknown factor" in capsys.readouterr().err
