@@ -45,7 +45,15 @@ from mdm_kinemic.bench.commands import stopping_commands
 from mdm_kinemic.bench.pool import add_runner_arguments, parse_devices
 from mdm_kinemic.bench.presets import PRESETS, BenchPreset, get_preset
 from mdm_kinemic.bench.split import FEWSHOT_ID, PROMPT_TEMPLATE, SPLIT_FILE, SplitSettings
-from mdm_kinemic.bench.stages import MODEL_FILE, STAGE_SECONDS, STATUS_FILE, Bench, StageError, latest_step
+from mdm_kinemic.bench.stages import (
+    MODEL_FILE,
+    STAGE_SECONDS,
+    STATUS_FILE,
+    Bench,
+    StageError,
+    latest_step,
+    synthetic_set_done,
+)
 from mdm_kinemic.bench.summary import MDM_LORA, REAL_ONLY, method_entry
 from mdm_kinemic.har.paired import format_paired, paired_runs
 from mdm_kinemic.har.report import write_record
@@ -345,10 +353,10 @@ class Study:
         return config.level.per_class or self.bench.preset.per_class
 
     def synth_done(self, config: Config, seed: int) -> bool:
-        """True when its synth/ holds manifest.json and per_class x classes motions."""
-        folder = self.run_dir(config, seed) / "synth"
+        """True when its synth/ holds per_class x classes motions sampled from the latest
+        checkpoint of the few-shot run it samples."""
         clips = self.per_class(config) * self.bench.n_classes()
-        return (folder / "manifest.json").is_file() and sum(1 for _ in folder.glob("new_joint_vecs/*.npy")) >= clips
+        return synthetic_set_done(self.run_dir(config, seed) / "synth", clips, latest_step(self.fewshot_dir(config, seed))[1])
 
     def har_done(self, config: Config, seed: int) -> bool:
         """True when its har/har_results.json exists."""

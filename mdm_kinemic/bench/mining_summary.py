@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
+from mdm_kinemic.data.humanml3d import MIRROR_PREFIX
 from mdm_kinemic.data.labelling import BANDAI_NAME
 from mdm_kinemic.har.report import write_record
 
@@ -23,9 +24,17 @@ OTHER = "other"
 
 
 def content_of(clip_id: str) -> str:
-    """Bandai content of a clip id ("dataset-2_wave-right-hand_normal_001" -> "wave-right-hand"), else "other"."""
-    m = BANDAI_NAME.match(clip_id)
-    return m.group(2) if m else OTHER
+    """Bandai content of a clip id ("dataset-2_wave-right-hand_normal_001" -> "wave-right-hand"), else "other".
+
+    A mirrored clip (HumanML3D's ``M`` prefix, ``bench.bandai --mirror_source``) counts as its
+    original's content marked mirrored ("Mdataset-2_wave-left-hand_normal_001" ->
+    "wave-left-hand (mirrored)": a right-hand wave), so that a pool's two sides stay apart.
+    """
+    mirrored = clip_id.startswith(MIRROR_PREFIX)
+    m = BANDAI_NAME.match(clip_id[len(MIRROR_PREFIX):] if mirrored else clip_id)
+    if not m:
+        return OTHER
+    return f"{m.group(2)} (mirrored)" if mirrored else m.group(2)
 
 
 def summarise(pool: dict) -> list[dict]:

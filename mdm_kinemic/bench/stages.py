@@ -73,6 +73,7 @@ from mdm_kinemic.bench.summary import (
     split_summary,
     write_summary,
 )
+from mdm_kinemic.digest import file_sha256
 from mdm_kinemic.flags import upstream_device_index
 
 log = logging.getLogger(__name__)
@@ -122,6 +123,27 @@ def latest_step(folder: Path) -> tuple[int, Path | None]:
             if m and int(m.group(1)) > best[0]:
                 best = (int(m.group(1)), path)
     return best
+
+
+def synthetic_set_done(folder: Path, clips: int, model: Path | None) -> bool:
+    """True when ``folder`` is a complete synthetic set sampled from ``model``.
+
+    Args:
+        folder: an ``mdm_kinemic.synth`` output folder (manifest.json, new_joint_vecs/).
+        clips: motions it must hold (per class x classes).
+        model: the checkpoint it must have been sampled from (None: no checkpoint yet, never done).
+
+    Returns:
+        True when manifest.json exists, new_joint_vecs/ holds at least ``clips`` motions and the
+        manifest's ``model_sha256`` is the checkpoint's: a set drawn from an earlier checkpoint
+        of a run trained again under the same file name is not done.
+    """
+    manifest = folder / "manifest.json"
+    if model is None or not manifest.is_file() or not (folder / "new_joint_vecs").is_dir():
+        return False
+    if sum(1 for _ in (folder / "new_joint_vecs").glob("*.npy")) < clips:
+        return False
+    return json.loads(manifest.read_text()).get("run", {}).get("model_sha256") == file_sha256(model)
 
 
 @dataclass
@@ -365,11 +387,10 @@ class Bench:
             self._run("mining-summary", "mdm_kinemic.bench.mining_summary", [pool, "--out", self.mining_base])
 
     def synth_done(self, name: str) -> bool:
-        """True when synth/NAME holds manifest.json and per_class x classes motions."""
-        folder = self.synth_dir(name)
-        if not (folder / "manifest.json").is_file() or not (folder / "new_joint_vecs").is_dir():
-            return False
-        return sum(1 for _ in (folder / "new_joint_vecs").glob("*.npy")) >= self.preset.per_class * self.n_classes()
+        """True when synth/NAME holds per_class x classes motions sampled from the latest
+        checkpoint of its model (the teacher's for the zero-shot set, else the variant's)."""
+        model = latest_step(self.teacher_dir if name == ZERO_SHOT else self.fewshot_dir(name))[1]
+        return synthetic_set_done(self.synth_dir(name), self.preset.per_class * self.n_classes(), model)
 
     def stage_synth(self) -> None:
         """Sample every unfinished synthetic set: the zero-shot teacher's and each finished variant's.

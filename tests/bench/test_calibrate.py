@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
@@ -197,6 +198,24 @@ def test_commands_read_validation_only_and_carry_each_level(bench, monkeypatch):
                                          rf"{loaded.preset.har_seeds}\).*--har_seeds they had"):
         study.run_har()
     assert calls == {}
+
+
+def test_a_sampling_level_is_done_only_when_drawn_from_its_methods_latest_run(bench):
+    bench.run("split")
+    loaded = load_bench(bench.out, PRESETS["tiny"], jobs=1, devices=(), nice=0, keep_going=False)
+    study = Study(loaded, plan(loaded.preset, ["guidance"]), seeds=1)
+    guided = next(c for c in study.configs if c.name == "guidance=1.0")
+    checkpoint = study.run_dir(study.configs[1], 0) / "fewshot" / "model000000002.pt"  # the baseline's run
+    checkpoint.parent.mkdir(parents=True)
+    checkpoint.write_bytes(b"baseline")
+    folder = study.run_dir(guided, 0) / "synth"
+    (folder / "new_joint_vecs").mkdir(parents=True)
+    for i in range(loaded.preset.per_class * loaded.n_classes()):
+        (folder / "new_joint_vecs" / f"s{i}.npy").touch()
+    (folder / "manifest.json").write_text(json.dumps({"run": {"model_sha256": hashlib.sha256(b"baseline").hexdigest()}}))
+    assert study.synth_done(guided, 0)
+    checkpoint.write_bytes(b"baseline trained again")
+    assert not study.synth_done(guided, 0)
 
 
 def test_bad_input_is_a_clear_error(tmp_path, capsys, bench):

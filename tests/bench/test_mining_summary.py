@@ -23,6 +23,9 @@ POOL = {
 def test_content_of_bandai_ids_and_others():
     assert content_of("dataset-2_wave-right-hand_normal_001") == "wave-right-hand"
     assert content_of("012314") == "other"
+    # a mirrored clip shows the other side's motion: kept apart from its original's content
+    assert content_of("Mdataset-2_wave-left-hand_normal_001") == "wave-left-hand (mirrored)"
+    assert content_of("M012314") == "other"
 
 
 def test_counts_per_class_most_first():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 
 import pytest
@@ -117,15 +118,29 @@ def test_without_the_ablation_only_table1_variants_run(bench):
     assert bench.table_rows() == [f"KineMIC Full={bench.out / 'har' / 'full' / 'har_results.json'}"]
 
 
-def test_synth_is_done_only_with_every_clip(bench):
+def test_synth_is_done_only_with_every_clip_from_the_latest_checkpoint(bench):
     folder = bench.synth_dir("full")
+    checkpoint = bench.fewshot_dir("full") / "model000000002.pt"
+    checkpoint.parent.mkdir(parents=True)
+    checkpoint.write_bytes(b"first run")
     (folder / "new_joint_vecs").mkdir(parents=True)
-    (folder / "manifest.json").write_text("{}")
+    (folder / "manifest.json").write_text(json.dumps({"run": {"model_sha256": hashlib.sha256(b"first run").hexdigest()}}))
     for i in range(bench.preset.per_class * bench.n_classes() - 1):
         (folder / "new_joint_vecs" / f"s{i}.npy").touch()
     assert not bench.synth_done("full")
     (folder / "new_joint_vecs" / "last.npy").touch()
     assert bench.synth_done("full")
+    # the run trained again under the same file name: the set was drawn from another model
+    checkpoint.write_bytes(b"second run")
+    assert not bench.synth_done("full")
+    checkpoint.unlink()
+    assert not bench.synth_done("full")  # no checkpoint at all
+    # the zero-shot set is the teacher's
+    teacher = bench.teacher_dir / "model000000004.pt"
+    teacher.parent.mkdir(parents=True)
+    teacher.write_bytes(b"first run")
+    folder.rename(bench.synth_dir(ZERO_SHOT))
+    assert bench.synth_done(ZERO_SHOT)
 
 
 def test_presets_are_validated():
