@@ -375,15 +375,12 @@ class Study:
         Raises:
             StageError: a command failed (unless the Bench keeps going).
         """
-        b, p = self.bench, self.bench.preset
+        b = self.bench
 
         def args(c: Config, s: int, slot: object) -> list:
-            return ["--mdm_ckpt", teacher_checkpoint(b.teacher_dir, c.level.teacher_share),
-                    "--save_dir", self.run_dir(c, s) / "fewshot", "--target_data", b.target, "--fewshot_split", FEWSHOT_ID,
-                    "--source_data", b.source, "--preset", c.preset, "--templates", PROMPT_TEMPLATE,
-                    "--mining_encoder", "minilm", "--num_steps", p.fewshot_steps, "--lr", p.fewshot_lr,
-                    "--device", b._device(slot), "--save_interval", self._steps(c), "--no-progress", "--seed", s,
-                    *c.level.fewshot_args]
+            return [*b.fewshot_args(teacher_checkpoint(b.teacher_dir, c.level.teacher_share), self.run_dir(c, s) / "fewshot",
+                                    c.preset, slot, save_interval=self._steps(c)),
+                    "--seed", s, *c.level.fewshot_args]
 
         todo = [(c, s) for c, s in self._each(self.fewshot_done) if not c.reuses_fewshot]
         self._submit_all("fewshot", todo, "mdm_kinemic.train_fewshot", args)

@@ -351,6 +351,29 @@ class Bench:
         step = latest_step(folder)[0]
         return f"no checkpoint in {folder}" if step < 0 else f"{folder} stops at step {step} of {steps}"
 
+    def fewshot_args(self, teacher: Path, save_dir: Path, variant: str, slot: Slot = None,
+                     save_interval: int | None = None) -> list:
+        """train_fewshot's arguments for a student of ``teacher`` at the preset's steps and learning
+        rate (the benchmark's and the calibration study's runs; flags appended later win).
+
+        Args:
+            teacher: the teacher checkpoint (model%09d.pt).
+            save_dir: the run's folder.
+            variant: train_fewshot's ``--preset`` (mdm_lora, base, base_dist, base_dww, full).
+            slot: the pool slot that gives the device.
+            save_interval: steps between checkpoints (default: the preset's few-shot steps, one
+                checkpoint at the end).
+        """
+        p = self.preset
+        return [
+            "--mdm_ckpt", teacher, "--save_dir", save_dir, "--target_data", self.target,
+            "--fewshot_split", FEWSHOT_ID, "--source_data", self.source, "--preset", variant,
+            "--templates", PROMPT_TEMPLATE,
+            "--mining_encoder", "minilm", "--num_steps", p.fewshot_steps, "--lr", p.fewshot_lr,
+            "--device", self._device(slot),
+            "--save_interval", p.fewshot_steps if save_interval is None else save_interval, "--no-progress",
+        ]
+
     def stage_fewshot(self) -> None:
         """Train every unfinished few-shot variant from the finished teacher, then summarise the mining pool.
 
@@ -363,21 +386,9 @@ class Bench:
                        "run the teacher stage first")
             return
         teacher = latest_step(self.teacher_dir)[1]
-        p = self.preset
-
-        def args(variant: str, slot: Slot) -> list:
-            return [
-                "--mdm_ckpt", teacher, "--save_dir", self.fewshot_dir(variant), "--target_data", self.target,
-                "--fewshot_split", FEWSHOT_ID, "--source_data", self.source, "--preset", variant,
-                "--templates", PROMPT_TEMPLATE,
-                "--mining_encoder", "minilm", "--num_steps", p.fewshot_steps, "--lr", p.fewshot_lr,
-                "--device", self._device(slot),
-                "--save_interval", p.fewshot_steps, "--no-progress",
-            ]
-
         with self._pool() as pool:
             pool.wait([pool.submit(self._command(f"fewshot-{v}", "mdm_kinemic.train_fewshot",
-                                                 lambda slot, v=v: args(v, slot)))
+                                                 lambda slot, v=v: self.fewshot_args(teacher, self.fewshot_dir(v), v, slot)))
                        for v in self.variants if not self.fewshot_done(v)])
         # every variant mines with the same settings; one summary of the pool serves them all
         pools = [self.fewshot_dir(v) / "mining_pool.json" for v in self.variants]
