@@ -52,7 +52,9 @@ from mdm_kinemic.bench.stages import (
     Bench,
     StageError,
     latest_step,
+    stale_set_message,
     synthetic_set_done,
+    synthetic_set_stale,
 )
 from mdm_kinemic.bench.summary import MDM_LORA, REAL_ONLY, method_entry
 from mdm_kinemic.har.paired import format_paired, paired_runs
@@ -311,8 +313,9 @@ def study_markdown(summary: dict) -> str:
     at_level = [f"{name}: {format_paired(e[PAIRED_AT_LEVEL])}" for name, e in summary["configs"].items() if e.get(PAIRED_AT_LEVEL)]
     if at_level:
         lines += ["", "KineMIC Full minus MDM + LoRA at the same level [95 % CI]: " + "; ".join(at_level)]
-    lines += ["", "Best level per factor (validation balanced median; ties keep the baseline): "
-              + ", ".join(f"{f}: {n}" for f, n in summary["best_per_factor"].items())]
+    if summary["best_per_factor"]:  # none when the study ran the two methods only
+        lines += ["", "Best level per factor (validation balanced median; ties keep the baseline): "
+                  + ", ".join(f"{f}: {n}" for f, n in summary["best_per_factor"].items())]
     return "\n".join(lines) + "\n"
 
 
@@ -358,6 +361,18 @@ class Study:
         clips = self.per_class(config) * self.bench.n_classes()
         return synthetic_set_done(self.run_dir(config, seed) / "synth", clips, latest_step(self.fewshot_dir(config, seed))[1])
 
+    def _fail_stale(self, stage: str) -> list[tuple[Config, int]]:
+        """Fail every synthetic set drawn from an older checkpoint of its few-shot run; returns them."""
+        stale = []
+        for c in self.configs:
+            for s in range(self.seeds):
+                synth, model = self.run_dir(c, s) / "synth", latest_step(self.fewshot_dir(c, s))[1]
+                if synthetic_set_stale(synth, model):
+                    self.bench._fail(stale_set_message(f"calibration-{c.name}-seed{s}-{stage}", synth,
+                                                       self.run_dir(c, s) / "har", model))
+                    stale.append((c, s))
+        return stale
+
     def har_done(self, config: Config, seed: int) -> bool:
         """True when its har/har_results.json exists."""
         return (self.run_dir(config, seed) / "har" / "har_results.json").is_file()
@@ -389,10 +404,12 @@ class Study:
         """Sample every unfinished synthetic set from its finished few-shot run.
 
         Raises:
-            StageError: a few-shot run is unfinished or a command failed (unless the Bench keeps going).
+            StageError: a few-shot run is unfinished, a set was drawn from an older checkpoint of
+                its run, or a command failed (unless the Bench keeps going).
         """
         b = self.bench
-        todo = self._each(self.synth_done)
+        stale = self._fail_stale("synth")
+        todo = [t for t in self._each(self.synth_done) if t not in stale]
         missing = [(c, s) for c, s in todo if not self.fewshot_done(c, s)]
         for c, s in missing:
             b._fail(f"calibration-{c.name}-seed{s}-synth: {self.fewshot_dir(c, s)} holds no finished run")
@@ -418,23 +435,27 @@ class Study:
 
         Raises:
             StageError: results of another protocol or seed count (always); a failed evaluator,
-                an incomplete synthetic set or a failed command (unless the Bench keeps going).
+                an incomplete synthetic set or one drawn from an older checkpoint, or a failed
+                command (unless the Bench keeps going).
         """
         b = self.bench
-        if not b.evaluator_done():
-            # the evaluator depends on the target clips only: a split run --until teacher gets it here
-            with b._pool() as pool:
-                pool.wait([pool.submit(b.evaluator_command())])
-        if not b.evaluator_done():
-            b._fail(f"calibration: no fixed evaluator at {b.evaluator_stem}; its command failed (see its log)")
-            return
         results = [self.run_dir(c, s) / "har" / "har_results.json" for c in self.configs for s in range(self.seeds)]
         stale = b.stale_har_results([*results, self.root / REAL_ONLY / "har_results.json"])
         if stale:  # even with keep_going: study.json would merge them
             raise StageError("calibration: results trained under another ST-GCN protocol or number of recogniser seeds "
                              "would be merged with new ones: " + "; ".join(stale) + ". Remove them to train them again, "
                              "or run the study with the --har_seeds they had")
-        todo = self._each(self.har_done)
+        if not b.evaluator_done():
+            # the evaluator depends on the target clips only: a split run --until teacher gets it here
+            with b._pool() as pool:
+                pool.wait([pool.submit(b.evaluator_command())])
+        if not b.evaluator_done():
+            b._fail(f"calibration: no fixed evaluator at {b.evaluator_stem}: its command left none "
+                    f"(see {b.out / 'logs' / 'har-evaluator.log'})")
+            return
+        # a result scored on a set of an older checkpoint would enter study.json as the new model's
+        old_sets = self._fail_stale("har")
+        todo = [t for t in self._each(self.har_done) if t not in old_sets]
         missing = [(c, s) for c, s in todo if not self.synth_done(c, s)]
         for c, s in missing:
             b._fail(f"calibration-{c.name}-seed{s}-har: {self.run_dir(c, s) / 'synth'} is incomplete")
@@ -543,9 +564,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(err))
     try:
         bench = load_bench(args.bench, preset, args.jobs, devices, args.nice, args.keep_going, args.har_seeds)
-        if not bench.teacher_done():
-            raise FileNotFoundError(f"{bench.teacher_dir} holds no teacher at step {bench.preset.teacher_steps}: run the "
-                                    "benchmark's teacher stage (python -m mdm_kinemic.bench.bandai ... --until teacher) first")
+        status = args.bench / STATUS_FILE
+        recorded = json.loads(status.read_text()).get("teacher_step") if status.is_file() else None
+        step = latest_step(bench.teacher_dir)[0]
+        # upstream trains on past teacher_steps to the epoch's end: a checkpoint at teacher_steps
+        # can exist while it runs, and only the driver's status.json says the stage ended there
+        if not bench.teacher_done() or recorded != step:
+            raise FileNotFoundError(f"{bench.teacher_dir} holds no finished teacher (latest step {step}, {status} records "
+                                    f"{recorded}, the preset asks {bench.preset.teacher_steps}): run the benchmark's teacher "
+                                    "stage to its end first (python -m mdm_kinemic.bench.bandai ... --until teacher)")
         with stopping_commands():  # Ctrl-C or kill stops the running commands too
             summary = Study(bench, configs, args.seeds).run()
     except (FileNotFoundError, ValueError) as err:  # ValueError: runs that cannot be paired (other clips or seeds)

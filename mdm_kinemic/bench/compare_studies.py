@@ -2,8 +2,8 @@
 
     python -m mdm_kinemic.bench.compare_studies OUT/mirrored OUT/mirrored_mirror_source --out OUT/mirror_source_effect
 
-Two folders of ``mdm_kinemic.bench.bandai`` with the same target contents, shots and shot draw
-that differ in how the split was built (``--mirror_source``: the source, hence the teacher and
+Two folders of ``mdm_kinemic.bench.bandai`` with the same target contents, shots, shot draw
+and sizes (the preset their status.json records) that differ in how the split was built (``--mirror_source``: the source, hence the teacher and
 the mining pool) score the same validation clips with the same few-shot and recogniser seeds.
 For every configuration both studies (``python -m mdm_kinemic.bench.calibrate``) hold, this
 writes OUT.json and OUT.md: its balanced median in each, the paired difference second minus
@@ -22,6 +22,7 @@ from pathlib import Path
 
 from mdm_kinemic.bench.pooled_study import study_runs
 from mdm_kinemic.bench.split import SPLIT_FILE
+from mdm_kinemic.bench.stages import STATUS_FILE
 from mdm_kinemic.har.paired import format_paired, paired_runs
 from mdm_kinemic.har.report import write_record
 
@@ -30,7 +31,7 @@ SAME_TARGETS = ("target_contents", "shots", "seed")
 
 
 def split_settings(folder: Path) -> dict:
-    """The ``settings`` of a folder's split.json.
+    """The ``settings`` of a folder's split.json, with the sizes its status.json records as "preset".
 
     Raises:
         FileNotFoundError: no split.json (the message names the command that writes it).
@@ -42,7 +43,9 @@ def split_settings(folder: Path) -> dict:
     settings = json.loads(path.read_text()).get("settings")
     if not isinstance(settings, dict):
         raise ValueError(f"{path} has no settings; run python -m mdm_kinemic.bench.bandai --until split again")
-    return settings
+    status = folder / STATUS_FILE
+    preset = json.loads(status.read_text()).get("preset") if status.is_file() else None
+    return {**settings, "preset": preset}
 
 
 def compare_summary(names: tuple[str, str], settings: Sequence[dict], studies: Sequence[dict],
@@ -56,18 +59,29 @@ def compare_summary(names: tuple[str, str], settings: Sequence[dict], studies: S
         runs: each folder's runs merged over few-shot seeds (pooled_study.study_runs).
 
     Returns:
-        {"studies": names, "settings": {name: settings}, "configs": {name: {"balanced_median":
-        {study: %}, "paired_second_minus_first": {"mean", "ci95", "resolved"},
-        "paired_vs_mdm_lora": {study: entry or None}}}, "units": ...}.
+        {"studies": names, "settings": {name: settings}, "evaluated_on": ..., "configs": {name:
+        {"balanced_median": {study: %}, "paired_second_minus_first": {"mean", "ci95", "resolved"},
+        "paired_vs_mdm_lora": {study: entry or None}}}, "only_in": {study: [configurations the
+        other lacks]}, "units": ...}.
 
     Raises:
-        ValueError: settings of other targets, or runs that cannot be paired (other clips or seeds).
+        ValueError: settings of other targets or sizes, no configuration in both, or runs that
+            cannot be paired (other clips or seeds).
     """
     differ = [k for k in SAME_TARGETS if settings[0].get(k) != settings[1].get(k)]
     if differ:
         raise ValueError(f"the two splits differ in {', '.join(differ)}: compare studies of the same targets, shots "
                          "and shot draw (their validation clips must be the same)")
-    shared = [n for n in studies[0]["configs"] if n in studies[1]["configs"] and n in runs[0] and n in runs[1]]
+    presets = [s.get("preset") or {} for s in settings]
+    sizes = sorted(k for k in set(presets[0]) & set(presets[1]) if presets[0][k] != presets[1][k])
+    if sizes:  # e.g. other few-shot steps or recogniser epochs: the difference would not be the source's
+        raise ValueError(f"the two splits ran at other sizes ({', '.join(f'{k}: {presets[0][k]} and {presets[1][k]}' for k in sizes)}): "
+                         "compare studies run with the same preset and overrides")
+    held = [[n for n in study["configs"] if n in r] for study, r in zip(studies, runs)]
+    shared = [n for n in held[0] if n in held[1]]
+    if not shared:
+        raise ValueError(f"no configuration is in both studies ({names[0]}: {', '.join(held[0]) or 'none'}; "
+                         f"{names[1]}: {', '.join(held[1]) or 'none'})")
     configs = {}
     for name in shared:
         entries = [s["configs"][name] for s in studies]
@@ -81,6 +95,7 @@ def compare_summary(names: tuple[str, str], settings: Sequence[dict], studies: S
         "settings": dict(zip(names, settings)),
         "evaluated_on": "target/val of both (the same clips; never test)",
         "configs": configs,
+        "only_in": {n: [c for c in h if c not in shared] for n, h in zip(names, held)},
         "units": f"balanced accuracy in %; paired differences in points, {names[1]} minus {names[0]} (run by run) or "
         "configuration minus MDM + LoRA within a study, with a 95 % bootstrap interval",
     }

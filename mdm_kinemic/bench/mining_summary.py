@@ -4,7 +4,8 @@
 
 reads the mining pool that ``mdm_kinemic.train_fewshot`` writes beside its checkpoints and
 counts, per target class, the kept captions by the Bandai content of their clip (the clip id
-``dataset-N_{content}_{style}_{id}``; other ids count under "other"), with the cosine range.
+``dataset-N_{content}_{style}_{id}``; a mirrored clip ``M...`` of ``--mirror_source`` as
+"{content} (mirrored)"; other ids count under "other"), with the cosine range.
 Writes OUT.json and a Markdown table OUT.md.
 """
 

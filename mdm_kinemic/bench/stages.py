@@ -42,6 +42,7 @@ seeds share the jobs (bench/pool.py). No command's result depends on which of th
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -125,6 +126,31 @@ def latest_step(folder: Path) -> tuple[int, Path | None]:
     return best
 
 
+@functools.lru_cache(maxsize=64)
+def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
+    return file_sha256(path)
+
+
+def checkpoint_sha256(path: Path) -> str:
+    """sha256 of a checkpoint, hashed once per (path, size, modification time): a study asks for
+    the same checkpoint once per configuration that samples it.
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    stat = path.stat()
+    return _sha256_of(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+def _manifest_model(folder: Path) -> str | None:
+    """The model_sha256 a synthetic set's manifest.json records; None when absent or unreadable."""
+    try:
+        run = json.loads((folder / "manifest.json").read_text()).get("run")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return run.get("model_sha256") if isinstance(run, dict) else None
+
+
 def synthetic_set_done(folder: Path, clips: int, model: Path | None) -> bool:
     """True when ``folder`` is a complete synthetic set sampled from ``model``.
 
@@ -134,16 +160,28 @@ def synthetic_set_done(folder: Path, clips: int, model: Path | None) -> bool:
         model: the checkpoint it must have been sampled from (None: no checkpoint yet, never done).
 
     Returns:
-        True when manifest.json exists, new_joint_vecs/ holds at least ``clips`` motions and the
-        manifest's ``model_sha256`` is the checkpoint's: a set drawn from an earlier checkpoint
-        of a run trained again under the same file name is not done.
+        True when new_joint_vecs/ holds at least ``clips`` motions and manifest.json records the
+        checkpoint's sha256 (a set drawn from another checkpoint is :func:`synthetic_set_stale`).
     """
-    manifest = folder / "manifest.json"
-    if model is None or not manifest.is_file() or not (folder / "new_joint_vecs").is_dir():
+    if model is None or not (folder / "new_joint_vecs").is_dir():
         return False
     if sum(1 for _ in (folder / "new_joint_vecs").glob("*.npy")) < clips:
         return False
-    return json.loads(manifest.read_text()).get("run", {}).get("model_sha256") == file_sha256(model)
+    return _manifest_model(folder) == checkpoint_sha256(model)
+
+
+def synthetic_set_stale(folder: Path, model: Path | None) -> bool:
+    """True when ``folder``'s manifest records another checkpoint than ``model`` (its run was
+    trained again under the same file name): synth refuses to add to it, and results scored on
+    it describe the old model."""
+    recorded = _manifest_model(folder)
+    return model is not None and recorded is not None and recorded != checkpoint_sha256(model)
+
+
+def stale_set_message(command: str, synth: Path, har: Path, model: Path) -> str:
+    """The failure of a command whose synthetic set is :func:`synthetic_set_stale`."""
+    return (f"{command}: {synth} was drawn from another checkpoint than {model} (its run was trained again); "
+            f"delete {synth} and {har} to draw and score it again")
 
 
 @dataclass
@@ -397,11 +435,21 @@ class Bench:
             self.mining_base.parent.mkdir(parents=True, exist_ok=True)
             self._run("mining-summary", "mdm_kinemic.bench.mining_summary", [pool, "--out", self.mining_base])
 
+    def _synth_model(self, name: str) -> Path | None:
+        """The latest checkpoint a synthetic set samples: the teacher's for zero-shot, else its variant's."""
+        return latest_step(self.teacher_dir if name == ZERO_SHOT else self.fewshot_dir(name))[1]
+
     def synth_done(self, name: str) -> bool:
         """True when synth/NAME holds per_class x classes motions sampled from the latest
         checkpoint of its model (the teacher's for the zero-shot set, else the variant's)."""
-        model = latest_step(self.teacher_dir if name == ZERO_SHOT else self.fewshot_dir(name))[1]
-        return synthetic_set_done(self.synth_dir(name), self.preset.per_class * self.n_classes(), model)
+        return synthetic_set_done(self.synth_dir(name), self.preset.per_class * self.n_classes(), self._synth_model(name))
+
+    def _fail_stale(self, stage: str, names: Sequence[str]) -> list[str]:
+        """Fail every set of ``names`` drawn from an older checkpoint; returns those names."""
+        stale = [n for n in names if synthetic_set_stale(self.synth_dir(n), self._synth_model(n))]
+        for n in stale:
+            self._fail(stale_set_message(f"{stage}-{n}", self.synth_dir(n), self.har_dir(n), self._synth_model(n)))
+        return stale
 
     def stage_synth(self) -> None:
         """Sample every unfinished synthetic set: the zero-shot teacher's and each finished variant's.
@@ -424,10 +472,11 @@ class Bench:
                 "--seed", 0, "--grid", 3, "--no-progress", *extra,
             ]
 
+        stale = self._fail_stale("synth", list(models))
         with self._pool() as pool:
             futures = []
             for name in models:
-                if self.synth_done(name):
+                if name in stale or self.synth_done(name):
                     continue
                 if unfinished[name]:
                     self._fail(f"synth-{name}: no finished checkpoint to sample ({unfinished[name]}); "
@@ -504,7 +553,9 @@ class Bench:
             raise StageError("har: results trained under another ST-GCN protocol would be paired with new ones: "
                              + "; ".join(stale) + ". Remove them to train them again under this preset, or pass the "
                              "flags of the protocol they used")
-        sets = [n for n in (ZERO_SHOT, *self.variants) if not self.har_done(n)]
+        # a result scored on a set of an older checkpoint would enter the tables as the new model's
+        stale = self._fail_stale("har", (ZERO_SHOT, *self.variants))
+        sets = [n for n in (ZERO_SHOT, *self.variants) if not self.har_done(n) and n not in stale]
         evaluations = len(sets) + sum(not self.har_done(n) for n in (CEILING, REAL_ONLY)) + (not self.evaluator_done())
         # CPU job slots: the concurrent evaluations share the jobs between their seeds
         jobs = max(1, self.jobs // max(1, min(evaluations, self.jobs))) if self._cpu_jobs() else None

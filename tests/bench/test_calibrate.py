@@ -128,6 +128,8 @@ def test_summary_pairs_each_configuration_and_picks_the_best_level():
     assert PAIRED_VS_BASELINE not in summary["configs"][BASELINE] and PAIRED_VS_BASELINE not in summary["configs"][MDM_LORA]
     assert "| -50.00 [-50.00, -50.00] ✓ |" in study_markdown(summary)
     assert "| eq5_scale=authors_broadcast | 50.00 |" in study_markdown(summary)
+    two_methods = study_summary(plan(PRESETS["cpu"], []), {n: runs[n] for n in (MDM_LORA, BASELINE)}, {}, real_only=None)
+    assert two_methods["best_per_factor"] == {} and "Best level per factor" not in study_markdown(two_methods)
     partial = study_summary(configs, {BASELINE: [_run(good)] * 2}, {}, real_only=None)
     assert list(partial["configs"]) == [BASELINE] and partial["configs"][BASELINE]["paired_vs_mdm_lora"] is None
 
@@ -200,9 +202,9 @@ def test_commands_read_validation_only_and_carry_each_level(bench, monkeypatch):
     assert calls == {}
 
 
-def test_a_sampling_level_is_done_only_when_drawn_from_its_methods_latest_run(bench):
+def test_a_sampling_level_is_done_only_when_drawn_from_its_methods_latest_run(bench, monkeypatch):
     bench.run("split")
-    loaded = load_bench(bench.out, PRESETS["tiny"], jobs=1, devices=(), nice=0, keep_going=False)
+    loaded = load_bench(bench.out, PRESETS["tiny"], jobs=1, devices=(), nice=0, keep_going=True)
     study = Study(loaded, plan(loaded.preset, ["guidance"]), seeds=1)
     guided = next(c for c in study.configs if c.name == "guidance=1.0")
     checkpoint = study.run_dir(study.configs[1], 0) / "fewshot" / "model000000002.pt"  # the baseline's run
@@ -216,6 +218,12 @@ def test_a_sampling_level_is_done_only_when_drawn_from_its_methods_latest_run(be
     assert study.synth_done(guided, 0)
     checkpoint.write_bytes(b"baseline trained again")
     assert not study.synth_done(guided, 0)
+    calls: list[str] = []
+    monkeypatch.setattr(loaded, "_run", lambda name, module, args, env=None: calls.append(name) or True)
+    study.run_synth()  # not drawn into again (synth refuses another run's folder): failed, naming both folders
+    assert "calibration-guidance=1.0-seed0-synth" not in calls
+    assert any(f.startswith("calibration-guidance=1.0-seed0-synth: ") and f"delete {folder} and {folder.parent / 'har'}" in f
+               for f in loaded.failures)
 
 
 def test_bad_input_is_a_clear_error(tmp_path, capsys, bench):
@@ -228,6 +236,22 @@ def test_bad_input_is_a_clear_error(tmp_path, capsys, bench):
         main(["--bench", str(bench.out), "--factors", "warp"])
     assert exit_info.value.code == 2 and "unknown factor" in capsys.readouterr().err
     assert json.loads((bench.out / "split.json").read_text())["settings"]["target_contents"] == ["run"]
+
+
+def test_the_study_starts_from_a_teacher_whose_stage_ended(bench, capsys, monkeypatch):
+    bench.run("split")  # status.json: no teacher checkpoint yet
+    bench.teacher_dir.mkdir(parents=True)
+    (bench.teacher_dir / f"model{bench.preset.teacher_steps:09d}.pt").touch()
+    # upstream goes on to the epoch's end: a checkpoint at teacher_steps while the driver still runs
+    assert main(["--bench", str(bench.out), "--preset", "tiny", "--factors"]) == 2
+    err = capsys.readouterr().err
+    assert f"latest step {bench.preset.teacher_steps}" in err and "records -1" in err and "to its end" in err
+    status = json.loads((bench.out / "status.json").read_text())
+    (bench.out / "status.json").write_text(json.dumps({**status, "teacher_step": bench.preset.teacher_steps}))
+    ran = []
+    monkeypatch.setattr(Study, "run", lambda self: ran.append([c.name for c in self.configs]) or study_summary(self.configs, {}, {}, None))
+    assert main(["--bench", str(bench.out), "--preset", "tiny", "--factors"]) == 0
+    assert ran == [[MDM_LORA, BASELINE]]
 
 
 class _Parsed(Exception):

@@ -12,9 +12,10 @@ from tests.bench.test_pooled_study import HALF, RIGHT, WRONG, _run, _study
 SETTINGS = {"target_contents": ["wave-right-hand", "run"], "shots": 10, "seed": 0}
 
 
-def _split(folder, runs, real, **settings) -> None:
+def _split(folder, runs, real, fewshot_steps=150, **settings) -> None:
     _study(folder, runs, real)
     (folder / "split.json").write_text(json.dumps({"settings": {**SETTINGS, **settings}}))
+    (folder / "status.json").write_text(json.dumps({"preset": {"fewshot_steps": fewshot_steps, "har_epochs": 25}}))
 
 
 def test_each_configuration_is_paired_run_by_run_on_the_same_clips(tmp_path, capsys):
@@ -28,6 +29,7 @@ def test_each_configuration_is_paired_run_by_run_on_the_same_clips(tmp_path, cap
     assert main([str(tmp_path / "plain"), str(tmp_path / "mirrored_source"), "--out", str(out)]) == 0
     effect = json.loads(out.with_suffix(".json").read_text())
     assert effect["studies"] == ["plain", "mirrored_source"] and effect["settings"]["mirrored_source"]["mirror_source"]
+    assert effect["only_in"] == {"plain": [], "mirrored_source": []}
     assert list(effect["configs"]) == [MDM_LORA, BASELINE, REAL_ONLY]
     lora, full, real = (effect["configs"][n] for n in (MDM_LORA, BASELINE, REAL_ONLY))
     assert lora["paired_second_minus_first"] == {"mean": 100.0, "ci95": [100.0, 100.0], "resolved": True}
@@ -53,6 +55,13 @@ def test_studies_of_other_targets_or_clips_are_refused(tmp_path, capsys):
     _split(tmp_path / "c", other_clips, _run([HALF, HALF], test_ids=("p", "q", "r", "s")))
     assert main([str(tmp_path / "a"), str(tmp_path / "c"), "--out", str(tmp_path / "effect")]) == 2
     assert "differ in test_ids" in capsys.readouterr().err
+    _split(tmp_path / "d", runs, _run([HALF, HALF]), fewshot_steps=300)
+    assert main([str(tmp_path / "a"), str(tmp_path / "d"), "--out", str(tmp_path / "effect")]) == 2
+    assert "other sizes (fewshot_steps: 150 and 300)" in capsys.readouterr().err
+    _split(tmp_path / "e", {"guidance=1.0": runs[BASELINE]}, _run([HALF, HALF]))
+    (tmp_path / "e" / "calibration" / "real_only" / "har_results.json").unlink()
+    assert main([str(tmp_path / "a"), str(tmp_path / "e"), "--out", str(tmp_path / "effect")]) == 2
+    assert "no configuration is in both studies (a: mdm_lora, full, real_only; e: guidance=1.0)" in capsys.readouterr().err
     assert main([str(tmp_path / "a"), str(tmp_path / "nowhere"), "--out", str(tmp_path / "effect")]) == 2
     assert "split.json does not exist" in capsys.readouterr().err
     assert not list(tmp_path.glob("effect.*"))

@@ -143,6 +143,31 @@ def test_synth_is_done_only_with_every_clip_from_the_latest_checkpoint(bench):
     assert bench.synth_done(ZERO_SHOT)
 
 
+def test_a_set_drawn_from_an_older_checkpoint_is_failed_not_reused(bench, monkeypatch):
+    bench.keep_going = True
+    bench.run("split")
+    checkpoint = bench.fewshot_dir("full") / f"model{bench.preset.fewshot_steps:09d}.pt"
+    checkpoint.parent.mkdir(parents=True)
+    checkpoint.write_bytes(b"trained again")
+    folder = bench.synth_dir("full")
+    (folder / "new_joint_vecs").mkdir(parents=True)
+    (folder / "manifest.json").write_text(json.dumps({"run": {"model_sha256": hashlib.sha256(b"first run").hexdigest()}}))
+    calls: list[str] = []
+    monkeypatch.setattr(bench, "_run", lambda name, module, args, env=None: calls.append(name) or True)
+    bench.stage_synth()
+    assert "synth-full" not in calls  # synth would refuse the folder: another run's manifest
+    expected = f"{folder} was drawn from another checkpoint than {checkpoint}"
+    assert any(f.startswith("synth-full: ") and expected in f and f"delete {folder} and {bench.har_dir('full')}" in f
+               for f in bench.failures)
+    # its HAR result, already there, describes the old model: failed too, not scored again
+    bench.har_dir("full").mkdir(parents=True)
+    (bench.har_dir("full") / "har_results.json").write_text("{}")
+    bench.stage_har()
+    assert "har-full" not in calls and any(f.startswith("har-full: ") and expected in f for f in bench.failures)
+    (folder / "manifest.json").write_text("{not json")  # unreadable: neither done nor stale, synth decides
+    assert not bench.synth_done("full") and not bench._fail_stale("synth", ["full"])
+
+
 def test_presets_are_validated():
     assert get_preset("cpu", per_class=7).per_class == 7
     assert get_preset("full", device=None) == PRESETS["full"]
