@@ -52,7 +52,6 @@ from mdm_kinemic.bench.stages import (
     Bench,
     StageError,
     latest_step,
-    stale_set_message,
     synthetic_set_done,
     synthetic_set_stale,
 )
@@ -363,15 +362,10 @@ class Study:
 
     def _fail_stale(self, stage: str) -> list[tuple[Config, int]]:
         """Fail every synthetic set drawn from an older checkpoint of its few-shot run; returns them."""
-        stale = []
-        for c in self.configs:
-            for s in range(self.seeds):
-                synth, model = self.run_dir(c, s) / "synth", latest_step(self.fewshot_dir(c, s))[1]
-                if synthetic_set_stale(synth, model):
-                    self.bench._fail(stale_set_message(f"calibration-{c.name}-seed{s}-{stage}", synth,
-                                                       self.run_dir(c, s) / "har", model))
-                    stale.append((c, s))
-        return stale
+        return self.bench.fail_stale_sets({
+            (c, s): (f"calibration-{c.name}-seed{s}-{stage}", self.run_dir(c, s) / "synth", self.run_dir(c, s) / "har",
+                     latest_step(self.fewshot_dir(c, s))[1])
+            for c in self.configs for s in range(self.seeds)})
 
     def har_done(self, config: Config, seed: int) -> bool:
         """True when its har/har_results.json exists."""

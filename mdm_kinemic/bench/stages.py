@@ -50,7 +50,7 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -176,12 +176,6 @@ def synthetic_set_stale(folder: Path, model: Path | None) -> bool:
     it describe the old model."""
     recorded = _manifest_model(folder)
     return model is not None and recorded is not None and recorded != checkpoint_sha256(model)
-
-
-def stale_set_message(command: str, synth: Path, har: Path, model: Path) -> str:
-    """The failure of a command whose synthetic set is :func:`synthetic_set_stale`."""
-    return (f"{command}: {synth} was drawn from another checkpoint than {model} (its run was trained again); "
-            f"delete {synth} and {har} to draw and score it again")
 
 
 @dataclass
@@ -444,12 +438,30 @@ class Bench:
         checkpoint of its model (the teacher's for the zero-shot set, else the variant's)."""
         return synthetic_set_done(self.synth_dir(name), self.preset.per_class * self.n_classes(), self._synth_model(name))
 
-    def _fail_stale(self, stage: str, names: Sequence[str]) -> list[str]:
-        """Fail every set of ``names`` drawn from an older checkpoint; returns those names."""
-        stale = [n for n in names if synthetic_set_stale(self.synth_dir(n), self._synth_model(n))]
-        for n in stale:
-            self._fail(stale_set_message(f"{stage}-{n}", self.synth_dir(n), self.har_dir(n), self._synth_model(n)))
+    def fail_stale_sets(self, sets: Mapping[Hashable, tuple[str, Path, Path, Path | None]]) -> list:
+        """Fail every synthetic set drawn from an older checkpoint of its run (:func:`synthetic_set_stale`).
+
+        Args:
+            sets: {key: (command name, synth folder, its HAR folder, the latest checkpoint it samples)}.
+
+        Returns:
+            The keys of the stale sets, each failed with the two folders to delete.
+
+        Raises:
+            StageError: a stale set, unless the Bench keeps going.
+        """
+        stale = []
+        for key, (command, synth, har, model) in sets.items():
+            if synthetic_set_stale(synth, model):
+                self._fail(f"{command}: {synth} was drawn from another checkpoint than {model} (its run was trained "
+                           f"again); delete {synth} and {har} to draw and score it again")
+                stale.append(key)
         return stale
+
+    def _fail_stale(self, stage: str, names: Sequence[str]) -> list[str]:
+        """fail_stale_sets of the benchmark's sets ``names``."""
+        return self.fail_stale_sets({n: (f"{stage}-{n}", self.synth_dir(n), self.har_dir(n), self._synth_model(n))
+                                     for n in names})
 
     def stage_synth(self) -> None:
         """Sample every unfinished synthetic set: the zero-shot teacher's and each finished variant's.
