@@ -7,24 +7,24 @@ import json
 from mdm_kinemic.bench.calibrate import BASELINE
 from mdm_kinemic.bench.compare_studies import main
 from mdm_kinemic.bench.summary import MDM_LORA, REAL_ONLY
-from tests.bench.test_pooled_study import HALF, RIGHT, WRONG, _run, _study
+from study_records import HALF, RIGHT, WRONG, har_run, write_study  # tests/bench/study_records.py
 
 SETTINGS = {"target_contents": ["wave-right-hand", "run"], "shots": 10, "seed": 0}
 
 
 def _split(folder, runs, real, fewshot_steps=150, **settings) -> None:
-    _study(folder, runs, real)
+    write_study(folder, runs, real)
     (folder / "split.json").write_text(json.dumps({"settings": {**SETTINGS, **settings}}))
     (folder / "status.json").write_text(json.dumps({"preset": {"fewshot_steps": fewshot_steps, "har_epochs": 25}}))
 
 
 def test_each_configuration_is_paired_run_by_run_on_the_same_clips(tmp_path, capsys):
     # first: Full 100, MDM + LoRA 0; second (mirrored source): Full 75 then 100, MDM + LoRA 100
-    _split(tmp_path / "plain", {MDM_LORA: [_run([WRONG, WRONG])] * 2, BASELINE: [_run([RIGHT, RIGHT])] * 2},
-           _run([HALF, HALF]))
-    _split(tmp_path / "mirrored_source", {MDM_LORA: [_run([RIGHT, RIGHT])] * 2,
-                                         BASELINE: [_run([HALF, HALF]), _run([RIGHT, RIGHT])]},
-           _run([HALF, HALF]), mirror_source=True)
+    _split(tmp_path / "plain", {MDM_LORA: [har_run([WRONG, WRONG])] * 2, BASELINE: [har_run([RIGHT, RIGHT])] * 2},
+           har_run([HALF, HALF]))
+    _split(tmp_path / "mirrored_source", {MDM_LORA: [har_run([RIGHT, RIGHT])] * 2,
+                                         BASELINE: [har_run([HALF, HALF]), har_run([RIGHT, RIGHT])]},
+           har_run([HALF, HALF]), mirror_source=True)
     out = tmp_path / "effect"
     assert main([str(tmp_path / "plain"), str(tmp_path / "mirrored_source"), "--out", str(out)]) == 0
     effect = json.loads(out.with_suffix(".json").read_text())
@@ -46,19 +46,19 @@ def test_each_configuration_is_paired_run_by_run_on_the_same_clips(tmp_path, cap
 
 
 def test_studies_of_other_targets_or_clips_are_refused(tmp_path, capsys):
-    runs = {MDM_LORA: [_run([WRONG, WRONG])] * 2, BASELINE: [_run([RIGHT, RIGHT])] * 2}
-    _split(tmp_path / "a", runs, _run([HALF, HALF]))
-    _split(tmp_path / "b", runs, _run([HALF, HALF]), shots=5)
+    runs = {MDM_LORA: [har_run([WRONG, WRONG])] * 2, BASELINE: [har_run([RIGHT, RIGHT])] * 2}
+    _split(tmp_path / "a", runs, har_run([HALF, HALF]))
+    _split(tmp_path / "b", runs, har_run([HALF, HALF]), shots=5)
     assert main([str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "effect")]) == 2
     assert "differ in shots" in capsys.readouterr().err
-    other_clips = {n: [_run(p, test_ids=("p", "q", "r", "s")) for p in ([WRONG, WRONG], [RIGHT, RIGHT])] for n in runs}
-    _split(tmp_path / "c", other_clips, _run([HALF, HALF], test_ids=("p", "q", "r", "s")))
+    other_clips = {n: [har_run(p, test_ids=("p", "q", "r", "s")) for p in ([WRONG, WRONG], [RIGHT, RIGHT])] for n in runs}
+    _split(tmp_path / "c", other_clips, har_run([HALF, HALF], test_ids=("p", "q", "r", "s")))
     assert main([str(tmp_path / "a"), str(tmp_path / "c"), "--out", str(tmp_path / "effect")]) == 2
     assert "differ in test_ids" in capsys.readouterr().err
-    _split(tmp_path / "d", runs, _run([HALF, HALF]), fewshot_steps=300)
+    _split(tmp_path / "d", runs, har_run([HALF, HALF]), fewshot_steps=300)
     assert main([str(tmp_path / "a"), str(tmp_path / "d"), "--out", str(tmp_path / "effect")]) == 2
     assert "other sizes (fewshot_steps: 150 and 300)" in capsys.readouterr().err
-    _split(tmp_path / "e", {"guidance=1.0": runs[BASELINE]}, _run([HALF, HALF]))
+    _split(tmp_path / "e", {"guidance=1.0": runs[BASELINE]}, har_run([HALF, HALF]))
     (tmp_path / "e" / "calibration" / "real_only" / "har_results.json").unlink()
     assert main([str(tmp_path / "a"), str(tmp_path / "e"), "--out", str(tmp_path / "effect")]) == 2
     assert "no configuration is in both studies (a: mdm_lora, full, real_only; e: guidance=1.0)" in capsys.readouterr().err

@@ -4,54 +4,25 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
-from mdm_kinemic.bench.calibrate import BASELINE, PAIRED_AT_LEVEL, PAIRED_VS_BASELINE, plan, study_summary
+from mdm_kinemic.bench.calibrate import BASELINE, PAIRED_AT_LEVEL, PAIRED_VS_BASELINE
 from mdm_kinemic.bench.pooled_study import main
-from mdm_kinemic.bench.presets import PRESETS
-from mdm_kinemic.bench.summary import MDM_LORA, REAL_ONLY
-from mdm_kinemic.har.stats import summarize_seeds
-
-LABELS = [0, 0, 1, 1]
-RIGHT, HALF, WRONG = [0, 0, 1, 1], [0, 1, 1, 1], [1, 1, 0, 0]   # balanced 100, 75, 0
-
-
-def _run(predictions: list[list[int]], test_ids=("w", "x", "y", "z")) -> dict:
-    """A har_results.json run of two recogniser seeds on four validation clips."""
-    balanced = [100 * float(((np.array(p) == LABELS)[:2].mean() + (np.array(p) == LABELS)[2:].mean()) / 2)
-                for p in predictions]
-    return {"classes": ["a", "b"], "test_ids": list(test_ids), "test_labels": LABELS, "seeds": [0, 1],
-            "test_predictions_per_seed": predictions, "converged_per_seed": [True, True],
-            "balanced_accuracy_final_epoch": summarize_seeds(balanced).to_dict(),
-            "top1_final_epoch": summarize_seeds(balanced).to_dict()}
-
-
-def _study(split, runs: dict[str, list[dict]], real: dict) -> None:
-    """A split folder whose calibration wrote these runs (one per few-shot seed) and its study.json."""
-    root = split / "calibration"
-    for name, seeds in runs.items():
-        for s, run in enumerate(seeds):
-            folder = root / name / f"seed{s}" / "har"
-            folder.mkdir(parents=True)
-            (folder / "har_results.json").write_text(json.dumps({"runs": {"real_plus_synthetic": run}}))
-    (root / REAL_ONLY).mkdir(parents=True)
-    (root / REAL_ONLY / "har_results.json").write_text(json.dumps({"runs": {REAL_ONLY: real}}))
-    configs = [c for c in plan(PRESETS["cpu"], ["dww", "guidance"]) if c.name in runs]
-    (root / "study.json").write_text(json.dumps(study_summary(configs, runs, {}, real)))
+from mdm_kinemic.bench.summary import MDM_LORA
+from study_records import RIGHT, WRONG, har_run, write_study  # tests/bench/study_records.py
 
 
 def test_differences_average_over_splits_for_configurations_every_split_holds(tmp_path, capsys):
     # every clip right or every clip wrong: each split's difference is the same in every resample
     # split a: Full and dww=off 100, MDM + LoRA 0, real only 0; split b (other clips): Full 0, dww=off 100,
     # MDM + LoRA 0, real only 100; guidance=1.0: a 100, b 0 and 100; MDM + LoRA at 1.0: 0
-    _study(tmp_path / "a", {MDM_LORA: [_run([WRONG, WRONG])] * 2, BASELINE: [_run([RIGHT, RIGHT])] * 2,
-                            "dww=off": [_run([RIGHT, RIGHT])] * 2, "guidance=1.0": [_run([RIGHT, RIGHT])] * 2,
-                            "mdm_lora@guidance=1.0": [_run([WRONG, WRONG])] * 2}, _run([WRONG, WRONG]))
+    write_study(tmp_path / "a", {MDM_LORA: [har_run([WRONG, WRONG])] * 2, BASELINE: [har_run([RIGHT, RIGHT])] * 2,
+                            "dww=off": [har_run([RIGHT, RIGHT])] * 2, "guidance=1.0": [har_run([RIGHT, RIGHT])] * 2,
+                            "mdm_lora@guidance=1.0": [har_run([WRONG, WRONG])] * 2}, har_run([WRONG, WRONG]))
     b_ids = ("p", "q", "r", "s")
-    _study(tmp_path / "b", {MDM_LORA: [_run([WRONG, WRONG], b_ids)] * 2, BASELINE: [_run([WRONG, WRONG], b_ids)] * 2,
-                            "dww=off": [_run([RIGHT, RIGHT], b_ids)] * 2, "guidance=1.0": [_run([WRONG, RIGHT], b_ids)] * 2,
-                            "mdm_lora@guidance=1.0": [_run([WRONG, WRONG], b_ids)] * 2}, _run([RIGHT, RIGHT], b_ids))
+    write_study(tmp_path / "b", {MDM_LORA: [har_run([WRONG, WRONG], b_ids)] * 2, BASELINE: [har_run([WRONG, WRONG], b_ids)] * 2,
+                            "dww=off": [har_run([RIGHT, RIGHT], b_ids)] * 2, "guidance=1.0": [har_run([WRONG, RIGHT], b_ids)] * 2,
+                            "mdm_lora@guidance=1.0": [har_run([WRONG, WRONG], b_ids)] * 2}, har_run([RIGHT, RIGHT], b_ids))
     assert main([str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "pooled")]) == 0
     pooled = json.loads((tmp_path / "pooled.json").read_text())
     assert pooled["splits"] == ["a", "b"] and list(pooled["configs"]) == [MDM_LORA, BASELINE, "dww=off", "guidance=1.0",
