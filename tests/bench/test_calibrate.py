@@ -50,7 +50,10 @@ def test_plan_puts_the_reference_and_baseline_first_and_refuses_unknown_factors(
                                          "teacher_strength=half_steps"]
     assert configs[2].level.fewshot_args == ("--distillation_normalisation", "element") and configs[2].preset == "full"
     schedule = {c.name: c for c in plan(PRESETS["cpu"], ["fewshot_schedule"])}
-    assert schedule["fewshot_schedule=300x0.0003"].level.fewshot_args == ("--num_steps", "300")
+    assert list(schedule) == [MDM_LORA, BASELINE, "fewshot_schedule=300x0.0003", "mdm_lora@fewshot_schedule=300x0.0003",
+                              "fewshot_schedule=150x0.00015"]
+    longer = schedule["mdm_lora@fewshot_schedule=300x0.0003"]
+    assert longer.preset == MDM_LORA and longer.level.fewshot_args == ("--num_steps", "300") and not longer.reuses_fewshot
     with pytest.raises(ValueError, match="unknown factor.*'warp'.*choose from eq5_scale"):
         plan(PRESETS["cpu"], ["warp"])
     with pytest.raises(ValueError, match=r"\['dww'\] named more than once"):
@@ -200,6 +203,28 @@ def test_commands_read_validation_only_and_carry_each_level(bench, monkeypatch):
                                          rf"{loaded.preset.har_seeds}\).*--har_seeds they had"):
         study.run_har()
     assert calls == {}
+
+
+def test_the_longer_schedule_trains_mdm_lora_as_long_and_pairs_it_at_the_level(bench, monkeypatch):
+    bench.run("split")
+    loaded = load_bench(bench.out, PRESETS["tiny"], jobs=1, devices=(), nice=0, keep_going=True)
+    loaded.teacher_dir.mkdir(parents=True, exist_ok=True)
+    (loaded.teacher_dir / "model000000004.pt").touch()
+    study = Study(loaded, plan(loaded.preset, ["fewshot_schedule"]), seeds=1)
+    longer = f"{2 * loaded.preset.fewshot_steps}x{loaded.preset.fewshot_lr:g}"
+    calls: dict[str, list[str]] = {}
+    monkeypatch.setattr(loaded, "_run", lambda name, module, args, env=None: calls.setdefault(name, [module, *map(str, args)]) and True)
+    study.run_fewshot()
+    reference = calls[f"calibration-mdm_lora@fewshot_schedule={longer}-seed0-fewshot"]
+    steps = str(2 * loaded.preset.fewshot_steps)  # the level's flags come last and win; one checkpoint, at its end
+    assert reference[reference.index("--preset") + 1] == MDM_LORA and reference[-2:] == ["--num_steps", steps]
+    assert reference[reference.index("--save_interval") + 1] == steps
+    assert reference[reference.index("--save_dir") + 1] == str(study.root / f"mdm_lora@fewshot_schedule={longer}" / "seed0" / "fewshot")
+    # the study reads it as done only at the level's steps, not at the preset's
+    monkeypatch.setattr("mdm_kinemic.bench.calibrate.latest_step",
+                        lambda folder: (loaded.preset.fewshot_steps, folder / "model.pt"))
+    config = next(c for c in study.configs if c.name.startswith("mdm_lora@"))
+    assert study.fewshot_done(study.configs[0], 0) and not study.fewshot_done(config, 0)
 
 
 def test_a_sampling_level_is_done_only_when_drawn_from_its_methods_latest_run(bench, monkeypatch):
