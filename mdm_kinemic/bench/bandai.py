@@ -26,6 +26,7 @@ from pathlib import Path
 
 from mdm_kinemic.bench.commands import stopping_commands
 from mdm_kinemic.bench.corpus import resolve_corpus
+from mdm_kinemic.bench.folder_lock import BENCH_LOCK, FolderBusy, holding
 from mdm_kinemic.bench.pool import add_runner_arguments, parse_devices
 from mdm_kinemic.bench.presets import (
     PRESETS,
@@ -108,15 +109,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                   ablation=args.ablation == "all" or (args.ablation == "first" and index == 0))
             for index, (name, split) in enumerate(zip(names, splits))
         ]
-        with stopping_commands():  # Ctrl-C or kill stops the running commands too
+        # Ctrl-C or kill stops the running commands too
+        with holding([b.out for b in benches], BENCH_LOCK, "python -m mdm_kinemic.bench.bandai"), stopping_commands():
             for bench in benches:
                 failures += bench.run(args.until, args.only)
-        summarised = [b for b in benches if b.results_dir.joinpath(SUMMARY_FILE).is_file()]
-        if len(benches) > 1 and summarised:
-            runs = {b.name: b.method_runs() for b in summarised}  # one source for the splits and their mean
-            write_summary(args.out / "results", build_summary({n: b.split_summary(runs[n]) for n, b in
-                                                               zip(runs, summarised)}, runs))
-    except (SplitError, FileNotFoundError, ValueError) as err:  # ValueError: runs that cannot be paired
+            summarised = [b for b in benches if b.results_dir.joinpath(SUMMARY_FILE).is_file()]
+            if len(benches) > 1 and summarised:
+                runs = {b.name: b.method_runs() for b in summarised}  # one source for the splits and their mean
+                write_summary(args.out / "results", build_summary({n: b.split_summary(runs[n]) for n, b in
+                                                                   zip(runs, summarised)}, runs))
+    except (SplitError, FileNotFoundError, ValueError, FolderBusy) as err:  # ValueError: runs that cannot be paired
         print(f"error: {err}", file=sys.stderr)
         return 2
     except StageError as err:

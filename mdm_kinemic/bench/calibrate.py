@@ -42,6 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from mdm_kinemic.bench.commands import stopping_commands
+from mdm_kinemic.bench.folder_lock import STUDY_LOCK, FolderBusy, holding
 from mdm_kinemic.bench.pool import add_runner_arguments, parse_devices
 from mdm_kinemic.bench.presets import PRESETS, BenchPreset, get_preset
 from mdm_kinemic.bench.split import FEWSHOT_ID, PROMPT_TEMPLATE, SPLIT_FILE, SplitSettings
@@ -570,9 +571,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise FileNotFoundError(f"{bench.teacher_dir} holds no finished teacher (latest step {step}, {status} records "
                                     f"{recorded}, the preset asks {bench.preset.teacher_steps}): run the benchmark's teacher "
                                     "stage to its end first (python -m mdm_kinemic.bench.bandai ... --until teacher)")
-        with stopping_commands():  # Ctrl-C or kill stops the running commands too
-            summary = Study(bench, configs, args.seeds).run()
-    except (FileNotFoundError, ValueError) as err:  # ValueError: runs that cannot be paired (other clips or seeds)
+        study = Study(bench, configs, args.seeds)
+        # Ctrl-C or kill stops the running commands too
+        with holding([study.root], STUDY_LOCK, "python -m mdm_kinemic.bench.calibrate"), stopping_commands():
+            summary = study.run()
+    except (FileNotFoundError, ValueError, FolderBusy) as err:  # ValueError: runs that cannot be paired (other clips or seeds)
         print(f"error: {err}", file=sys.stderr)
         return 2
     except StageError as err:

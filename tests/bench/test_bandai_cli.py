@@ -9,7 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from filelock import FileLock
+
 from mdm_kinemic.bench.bandai import main
+from mdm_kinemic.bench.folder_lock import BENCH_LOCK
 from mdm_kinemic.bench.presets import PRESETS, check_har_iterations, get_preset
 from mdm_kinemic.bench.split import SplitSettings, parse_target_contents, split_name
 from mdm_kinemic.bench.stages import CEILING, Bench, StageError
@@ -139,6 +142,17 @@ def test_protocol_that_cannot_converge_is_refused(corpus, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "too few to converge: pass --har_min_iterations" in err and "Traceback" not in err
     assert not (tmp_path / "o").exists()
+
+
+def test_a_split_folder_another_run_writes_is_refused_before_any_stage(corpus, tmp_path, capsys):
+    out = tmp_path / "out"
+    with FileLock(out / "walk+dash" / BENCH_LOCK):  # another benchmark run writes the second split
+        argv = ["--bandai_root", str(corpus), "--out", str(out), "--target_contents", "run,walk", "walk,dash", "--shots", "2"]
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert f"{out / 'walk+dash'} is being written by another python -m mdm_kinemic.bench.bandai" in err and "Traceback" not in err
+        assert not list(out.rglob("split.json"))
+    assert main(argv) == 0 and (out / "run+walk" / "split.json").is_file()
 
 
 @pytest.mark.parametrize(

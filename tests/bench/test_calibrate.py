@@ -7,11 +7,13 @@ import json
 
 import numpy as np
 import pytest
+from filelock import FileLock
 
 from mdm_kinemic.bench.calibrate import (
     BASELINE,
     PAIRED_AT_LEVEL,
     PAIRED_VS_BASELINE,
+    STUDY_DIR,
     build_parser,
     factors,
     Study,
@@ -23,6 +25,7 @@ from mdm_kinemic.bench.calibrate import (
     study_summary,
     teacher_checkpoint,
 )
+from mdm_kinemic.bench.folder_lock import BENCH_LOCK, STUDY_LOCK
 from mdm_kinemic.bench.presets import PRESETS, get_preset
 from mdm_kinemic.bench.stages import StageError
 from mdm_kinemic.bench.summary import MDM_LORA
@@ -275,7 +278,12 @@ def test_the_study_starts_from_a_teacher_whose_stage_ended(bench, capsys, monkey
     (bench.out / "status.json").write_text(json.dumps({**status, "teacher_step": bench.preset.teacher_steps}))
     ran = []
     monkeypatch.setattr(Study, "run", lambda self: ran.append([c.name for c in self.configs]) or study_summary(self.configs, {}, {}, None))
-    assert main(["--bench", str(bench.out), "--preset", "tiny", "--factors"]) == 0
+    with FileLock(bench.out / BENCH_LOCK):  # the benchmark's driver on the same split: allowed
+        assert main(["--bench", str(bench.out), "--preset", "tiny", "--factors"]) == 0
+    assert ran == [[MDM_LORA, BASELINE]]
+    with FileLock(bench.out / STUDY_DIR / STUDY_LOCK):  # another study of the split: refused
+        assert main(["--bench", str(bench.out), "--preset", "tiny", "--factors"]) == 2
+    assert "is being written by another python -m mdm_kinemic.bench.calibrate" in capsys.readouterr().err
     assert ran == [[MDM_LORA, BASELINE]]
 
 
