@@ -54,7 +54,6 @@ from mdm_kinemic.bench.stages import (
     StageError,
     latest_step,
     synthetic_set_done,
-    synthetic_set_stale,
 )
 from mdm_kinemic.bench.summary import MDM_LORA, REAL_ONLY, method_entry
 from mdm_kinemic.har.paired import format_paired, paired_runs
