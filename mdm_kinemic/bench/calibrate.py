@@ -109,8 +109,8 @@ def factors(preset: BenchPreset) -> dict[str, tuple[Level, ...]]:
     The synthetic share (a half and a quarter of the preset's clips per class) and the guidance
     scale are sampled for KineMIC Full and for MDM + LoRA alike. The few-shot schedule keeps the
     preset's steps x learning rate at twice or half the preset's, the longer one trained for both
-    methods; the teacher's strength is its
-    checkpoint at half its steps (the teacher stage saves every quarter).
+    methods; the teacher's strength is its checkpoint at half its steps (the teacher stage saves
+    every quarter).
     """
     steps, lr = preset.fewshot_steps, preset.fewshot_lr
     return {

@@ -20,6 +20,7 @@ BENCH_LOCK = ".bench.lock"
 #: held in a split's calibration/ by python -m mdm_kinemic.bench.calibrate
 STUDY_LOCK = ".study.lock"
 
+
 class FolderBusy(RuntimeError):
     """Another process holds the lock on a folder this driver would write."""
 
