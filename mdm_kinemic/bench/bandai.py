@@ -42,7 +42,7 @@ from mdm_kinemic.bench.split import (
     parse_target_contents,
     split_name,
 )
-from mdm_kinemic.bench.stages import STAGES, Bench, StageError
+from mdm_kinemic.bench.stages import STAGES, Bench, StageError, read_status
 from mdm_kinemic.bench.summary import SUMMARY_FILE, build_summary, write_summary
 from mdm_kinemic.flags import add_dataclass_options, given_values
 
@@ -125,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     for bench in benches:
-        print(json.dumps({bench.name: json.loads((bench.out / "status.json").read_text())}, indent=2))
+        print(json.dumps({bench.name: read_status(bench.out)}, indent=2))
     for failure in failures:
         print(f"failed: {failure}", file=sys.stderr)
     return 1 if failures else 0

@@ -53,6 +53,7 @@ from mdm_kinemic.bench.stages import (
     Bench,
     StageError,
     latest_step,
+    read_status,
     synthetic_set_done,
 )
 from mdm_kinemic.bench.summary import MDM_LORA, REAL_ONLY, method_entry
@@ -515,8 +516,7 @@ def load_bench(folder: Path, preset: BenchPreset, jobs: int, devices: tuple[str,
     if not split_file.is_file():
         raise FileNotFoundError(f"{split_file} does not exist: --bench must be a split folder of "
                                 "python -m mdm_kinemic.bench.bandai (OUT, or OUT/NAME with several target lists)")
-    status = folder / STATUS_FILE
-    recorded = json.loads(status.read_text()).get("preset") if status.is_file() else None
+    recorded = read_status(folder).get("preset")
     if recorded is not None:
         preset = BenchPreset(**recorded)
     if har_seeds is not None:
@@ -561,13 +561,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(err))
     try:
         bench = load_bench(args.bench, preset, args.jobs, devices, args.nice, args.keep_going, args.har_seeds)
-        status = args.bench / STATUS_FILE
-        recorded = json.loads(status.read_text()).get("teacher_step") if status.is_file() else None
+        recorded = read_status(args.bench).get("teacher_step")
         step = latest_step(bench.teacher_dir)[0]
         # upstream trains on past teacher_steps to the epoch's end: a checkpoint at teacher_steps
         # can exist while it runs, and only the driver's status.json says the stage ended there
         if not bench.teacher_done() or recorded != step:
-            raise FileNotFoundError(f"{bench.teacher_dir} holds no finished teacher (latest step {step}, {status} records "
+            raise FileNotFoundError(f"{bench.teacher_dir} holds no finished teacher (latest step {step}, {args.bench / STATUS_FILE} records "
                                     f"{recorded}, the preset asks {bench.preset.teacher_steps}): run the benchmark's teacher "
                                     "stage to its end first (python -m mdm_kinemic.bench.bandai ... --until teacher)")
         study = Study(bench, configs, args.seeds)

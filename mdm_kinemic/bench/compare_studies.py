@@ -22,7 +22,7 @@ from pathlib import Path
 
 from mdm_kinemic.bench.pooled_study import study_runs
 from mdm_kinemic.bench.split import SPLIT_FILE
-from mdm_kinemic.bench.stages import STATUS_FILE
+from mdm_kinemic.bench.stages import read_status
 from mdm_kinemic.har.paired import format_paired, paired_runs
 from mdm_kinemic.har.report import write_record
 
@@ -43,9 +43,7 @@ def split_settings(folder: Path) -> dict:
     settings = json.loads(path.read_text()).get("settings")
     if not isinstance(settings, dict):
         raise ValueError(f"{path} has no settings; run python -m mdm_kinemic.bench.bandai --until split again")
-    status = folder / STATUS_FILE
-    preset = json.loads(status.read_text()).get("preset") if status.is_file() else None
-    return {**settings, "preset": preset}
+    return {**settings, "preset": read_status(folder).get("preset")}
 
 
 def compare_summary(names: tuple[str, str], settings: Sequence[dict], studies: Sequence[dict],

@@ -103,7 +103,7 @@ STAGE_SECONDS = "stage_seconds.json"
 #: wall seconds of every stage as a whole, summed over resumed runs (a run's elapsed time;
 #: a stage whose outputs exist adds about 0)
 STAGE_WALL_SECONDS = "stage_wall_seconds.json"
-#: what is done and what failed, and the sizes the run used (read by bench/calibrate.py)
+#: what is done and what failed, and the sizes the run used (read_status)
 STATUS_FILE = "status.json"
 #: HarProtocol fields (and har.evaluate flags) the preset sets, with the preset field of each; a
 #: recorded har result must share them with the preset to be reused
@@ -124,6 +124,13 @@ def latest_step(folder: Path) -> tuple[int, Path | None]:
             if m and int(m.group(1)) > best[0]:
                 best = (int(m.group(1)), path)
     return best
+
+
+def read_status(folder: Path) -> dict:
+    """The driver's record of a split folder (STATUS_FILE): "teacher_step", "preset" (the sizes
+    the run used), what is done and what failed; {} before a driver wrote one."""
+    status = folder / STATUS_FILE
+    return json.loads(status.read_text()) if status.is_file() else {}
 
 
 @functools.lru_cache(maxsize=64)
